@@ -1,0 +1,8 @@
+/** devp2p/util: bytes, assertions, clocks, logging, abort helpers, randomness, errors. */
+export * from './abort.js'
+export * from './assert.js'
+export * from './bytes.js'
+export * from './clock.js'
+export * from './errors.js'
+export * from './logger.js'
+export * from './random.js'
