@@ -1,0 +1,150 @@
+/**
+ * The devp2p base protocol messages: Hello, Disconnect, Ping, Pong (codes 0x00-0x03), their
+ * codecs, and the Hello exchange that follows the encryption handshake.
+ */
+
+import type { RlpValue } from '../rlp/index.js'
+import { decode, decodeUint, encode, encodeUint, expectBytes, expectList } from '../rlp/index.js'
+import { type Clock, DecodeError, fromUtf8, withTimeout } from '../util/index.js'
+import type { MsgTransport } from './msg.js'
+import { DisconnectError, DiscReason, PeerProtocolError, toDiscReason } from './peer-error.js'
+import type { Cap } from './protocol.js'
+
+/** Base protocol message codes. */
+export const BaseMsg = { Hello: 0x00, Disconnect: 0x01, Ping: 0x02, Pong: 0x03 } as const
+
+/** Version we announce; snappy is on when both sides announce at least {@link SNAPPY_PROTOCOL_VERSION}. */
+export const BASE_PROTOCOL_VERSION = 5
+/** First base-protocol version that uses snappy (EIP-706). */
+export const SNAPPY_PROTOCOL_VERSION = 5
+/** Largest Hello accepted (geth's baseProtocolMaxMsgSize, 2 KiB). */
+export const BASE_PROTOCOL_MAX_MSG_SIZE = 2 * 1024
+/** Longest client name kept from a Hello (longer ones are truncated on decode). */
+export const MAX_CLIENT_NAME = 1024
+
+/** The empty list, payload of Ping and Pong. */
+export const EMPTY_LIST_PAYLOAD = Uint8Array.of(0xc0)
+
+/** A decoded Hello (geth's `protoHandshake`). */
+export interface Hello {
+  readonly version: number
+  readonly name: string
+  readonly caps: readonly Cap[]
+  /** Legacy listen port; geth sends 0 and ignores it. */
+  readonly listenPort: number
+  /** The sender's 64-byte public key. */
+  readonly id: Uint8Array
+  /** Extra list elements (EIP-8), kept as received. */
+  readonly rest: readonly RlpValue[]
+}
+
+/** Encode a Hello payload. */
+export function encodeHello(h: Omit<Hello, 'rest'> & { rest?: readonly RlpValue[] }): Uint8Array {
+  return encode([
+    encodeUint(h.version),
+    h.name,
+    h.caps.map((c) => [c.name, encodeUint(c.version)]),
+    encodeUint(h.listenPort),
+    h.id,
+    ...((h.rest ?? []) as RlpValue[]),
+  ])
+}
+
+/**
+ * Decode a Hello payload, leniently as geth: extra elements kept, any version accepted.
+ * The id's length is checked by {@link checkHelloIdentity}, not here.
+ */
+export function decodeHello(payload: Uint8Array): Hello {
+  if (payload.length > BASE_PROTOCOL_MAX_MSG_SIZE)
+    throw new DecodeError('hello', `message too large (${payload.length} > ${BASE_PROTOCOL_MAX_MSG_SIZE})`)
+  const { items, rest } = expectList(decode(payload), 5, 'hello')
+  const [v, n, c, p, id] = items
+  const capsList = c instanceof Uint8Array ? [] : c
+  if (c instanceof Uint8Array && c.length > 0) throw new DecodeError('hello', 'caps: expected a list')
+  const caps: Cap[] = capsList.map((cv) => {
+    const { items: ci } = expectList(cv, 2, 'hello cap')
+    return {
+      name: fromUtf8(expectBytes(ci[0], 'hello cap name', { maxLen: 32 })),
+      version: decodeUint(ci[1], 'hello cap version', { maxBytes: 4 }),
+    }
+  })
+  return {
+    version: decodeUint(v, 'hello version', { maxBytes: 6 }),
+    name: fromUtf8(expectBytes(n, 'hello name', { maxLen: BASE_PROTOCOL_MAX_MSG_SIZE })).slice(
+      0,
+      MAX_CLIENT_NAME,
+    ),
+    caps,
+    listenPort: decodeUint(p, 'hello listenPort', { maxBytes: 6 }),
+    id: expectBytes(id, 'hello id', { maxLen: 128 }),
+    rest,
+  }
+}
+
+/** geth's checks on the Hello id: 64 bytes, not all zero; optionally equal to the handshake key. */
+export function checkHelloIdentity(h: Hello, remotePublicKey?: Uint8Array): void {
+  if (h.id.length !== 64 || h.id.every((b) => b === 0))
+    throw new DisconnectError(DiscReason.InvalidIdentity, 'local')
+  if (remotePublicKey && !h.id.every((b, i) => b === remotePublicKey[i]))
+    throw new DisconnectError(DiscReason.UnexpectedIdentity, 'local')
+}
+
+/** Disconnect payload: `[reason]`. */
+export function encodeDisconnect(reason: number): Uint8Array {
+  return encode([encodeUint(reason)])
+}
+
+/**
+ * Decode a Disconnect payload leniently as geth: `[reason]`, a bare reason, or an empty list
+ * (reason 0); anything else is {@link DiscReason.Invalid}. Never throws.
+ */
+export function decodeDisconnect(payload: Uint8Array): DiscReason {
+  try {
+    let v: RlpValue = decode(payload)
+    if (Array.isArray(v)) {
+      if (v.length === 0) return DiscReason.Requested
+      v = v[0]!
+    }
+    if (!(v instanceof Uint8Array) || v.length > 1) return DiscReason.Invalid
+    return toDiscReason(v.length === 0 ? 0 : v[0]!)
+  } catch {
+    return DiscReason.Invalid
+  }
+}
+
+/** Options of {@link exchangeHello}. */
+export interface HelloExchangeOptions {
+  readonly clock: Clock
+  /** Deadline of the whole exchange (default 5 s: the setup deadline). */
+  readonly timeoutMs?: number
+  readonly signal?: AbortSignal
+  /** The key authenticated by the encryption handshake; the Hello id must equal it. */
+  readonly remotePublicKey?: Uint8Array
+}
+
+/**
+ * Send our Hello and read theirs. A Disconnect instead of a Hello rejects with a remote
+ * {@link DisconnectError}; a bad identity with a local one (the caller sends it). On success,
+ * snappy is switched on when both versions allow it.
+ */
+export async function exchangeHello(
+  t: MsgTransport,
+  ours: Hello,
+  opts: HelloExchangeOptions,
+): Promise<Hello> {
+  return withTimeout(opts.clock, opts.timeoutMs ?? 5000, 'hello exchange', opts.signal, async (signal) => {
+    const write = t.writeMsg(BaseMsg.Hello, encodeHello(ours), { signal })
+    // A failed write shows up as a failed read too; keep it from being unhandled.
+    write.catch(() => {})
+    const msg = await t.readMsg({ signal })
+    if (msg.code === BaseMsg.Disconnect) throw new DisconnectError(decodeDisconnect(msg.payload), 'remote')
+    if (msg.code !== BaseMsg.Hello)
+      throw new PeerProtocolError('invalid-msg', `expected Hello, got message code ${msg.code}`)
+    const theirs = decodeHello(msg.payload)
+    checkHelloIdentity(theirs, opts.remotePublicKey)
+    await write
+    if (ours.version >= SNAPPY_PROTOCOL_VERSION && theirs.version >= SNAPPY_PROTOCOL_VERSION)
+      t.setSnappy(true)
+    return theirs
+  })
+}

@@ -1,0 +1,292 @@
+/**
+ * A connected peer after both handshakes (geth's `peer.go`): the read loop that routes
+ * messages by code range to each matched protocol's bounded inbound queue, Ping/Pong, the
+ * Disconnect exchange, one serialised write path, and the typed end of the connection.
+ */
+import { abortReason, type Clock, type Logger, silentLogger, toHex, withTimeout } from '../util/index.js'
+import { BaseMsg, decodeDisconnect, EMPTY_LIST_PAYLOAD, encodeDisconnect, type Hello } from './hello.js'
+import { BoundedQueue, type Msg, type MsgOptions, type MsgReadWriter, type MsgTransport } from './msg.js'
+import {
+  DisconnectError,
+  DiscReason,
+  discReasonName,
+  dispositionOf,
+  PeerClosedError,
+  PeerProtocolError,
+} from './peer-error.js'
+import {
+  BASE_PROTOCOL_LENGTH,
+  type Cap,
+  capString,
+  type MatchedProtocol,
+  type ProtocolPeer,
+} from './protocol.js'
+
+/** Peer timings and limits; defaults are geth's. */
+export interface PeerConfig {
+  /** Interval between our Pings (geth: 15 s). */
+  readonly pingIntervalMs: number
+  /** Deadline of the Disconnect write when we end the connection (geth: 1 s). */
+  readonly disconnectWriteTimeoutMs: number
+  /** Messages buffered per protocol before the read loop (and so the socket) pauses. */
+  readonly inboundQueueCapacity: number
+}
+
+/** Defaults of {@link PeerConfig}. */
+export const PEER_DEFAULTS: PeerConfig = Object.freeze({
+  pingIntervalMs: 15_000,
+  disconnectWriteTimeoutMs: 1_000,
+  inboundQueueCapacity: 16,
+})
+
+/** A message event (geth's `msgsend` / `msgrecv` peer events). */
+export interface PeerMsgEvent {
+  readonly type: 'msgsend' | 'msgrecv'
+  readonly peer: string
+  readonly protocol: string
+  readonly code: number
+  readonly size: number
+}
+
+/** How a peer ended. */
+export interface PeerEnd {
+  /** The reason recorded for the drop. */
+  readonly reason: DiscReason
+  /** Who ended it: `remote` (their Disconnect), `local` (our decision), `network` (I/O failure). */
+  readonly side: 'remote' | 'local' | 'network'
+  /** The error that ended the peer. */
+  readonly error: Error
+  /** A stable label for metrics. */
+  readonly label: string
+}
+
+/** What the peer needs besides the transport. */
+export interface PeerInit {
+  readonly transport: MsgTransport
+  /** The remote's Hello. */
+  readonly hello: Hello
+  readonly protocols: readonly MatchedProtocol[]
+  readonly inbound: boolean
+  readonly localAddress?: string
+  readonly remoteAddress?: string
+  readonly clock: Clock
+  readonly logger?: Logger
+  readonly config?: Partial<PeerConfig>
+  /** Called for every message sent and received when given (geth's EnableMsgEvents). */
+  readonly onMsgEvent?: (e: PeerMsgEvent) => void
+}
+
+interface RunningProto {
+  readonly matched: MatchedProtocol
+  readonly queue: BoundedQueue<Msg>
+}
+
+/**
+ * A peer. Call {@link Peer.run} once: it starts the read loop, the ping loop and every
+ * matched protocol, and resolves with {@link PeerEnd} when the connection is over.
+ */
+export class Peer {
+  /** Hex of the remote's 64-byte public key (geth's enode id is its keccak hash). */
+  readonly publicKeyHex: string
+  readonly hello: Hello
+  readonly inbound: boolean
+  readonly localAddress: string | undefined
+  readonly remoteAddress: string | undefined
+  /** Aborted when the peer ends. */
+  readonly signal: AbortSignal
+  /** When the peer was created (clock ms). */
+  readonly connectedAt: number
+
+  private readonly t: MsgTransport
+  private readonly clock: Clock
+  private readonly log: Logger
+  private readonly cfg: PeerConfig
+  private readonly onMsgEvent: ((e: PeerMsgEvent) => void) | undefined
+  private readonly ac = new AbortController()
+  private readonly running: RunningProto[]
+  private lastWrite: Promise<void> = Promise.resolve()
+  private ended: PeerEnd | undefined
+  private resolveEnd!: (e: PeerEnd) => void
+  private readonly endPromise: Promise<PeerEnd>
+  private started = false
+
+  constructor(init: PeerInit) {
+    this.t = init.transport
+    this.hello = init.hello
+    this.inbound = init.inbound
+    this.localAddress = init.localAddress
+    this.remoteAddress = init.remoteAddress
+    this.clock = init.clock
+    this.cfg = { ...PEER_DEFAULTS, ...init.config }
+    this.publicKeyHex = toHex(init.hello.id)
+    this.log = (init.logger ?? silentLogger).child({ peer: this.publicKeyHex.slice(0, 16) })
+    this.onMsgEvent = init.onMsgEvent
+    this.signal = this.ac.signal
+    this.connectedAt = init.clock.monotonic()
+    this.running = init.protocols.map((m) => ({
+      matched: m,
+      queue: new BoundedQueue<Msg>(this.cfg.inboundQueueCapacity),
+    }))
+    this.endPromise = new Promise((r) => {
+      this.resolveEnd = r
+    })
+  }
+
+  /** The remote's client name (geth truncates it to 20 characters in `Name()`). */
+  get name(): string {
+    return this.hello.name
+  }
+
+  /** The remote's advertised capabilities. */
+  get caps(): readonly Cap[] {
+    return this.hello.caps
+  }
+
+  /** The protocols running with this peer and their code offsets. */
+  get runningProtocols(): readonly MatchedProtocol[] {
+    return this.running.map((r) => r.matched)
+  }
+
+  /** True while the peer runs. */
+  get isRunning(): boolean {
+    return this.started && this.ended === undefined
+  }
+
+  /** Start everything; resolves when the peer has ended (never rejects). */
+  run(): Promise<PeerEnd> {
+    if (this.started) return this.endPromise
+    this.started = true
+    const ping = this.clock.setInterval(() => {
+      this.write(BaseMsg.Ping, EMPTY_LIST_PAYLOAD).catch((e: unknown) => this.end(e))
+    }, this.cfg.pingIntervalMs)
+    this.signal.addEventListener('abort', () => ping.cancel(), { once: true })
+    void this.readLoop()
+    for (const r of this.running) void this.runProtocol(r)
+    return this.endPromise
+  }
+
+  /** End the connection, sending `reason` to the remote. Idempotent. */
+  disconnect(reason: DiscReason = DiscReason.Requested): void {
+    this.end(new DisconnectError(reason, 'local'))
+  }
+
+  /** Resolves when the peer has ended. */
+  done(): Promise<PeerEnd> {
+    return this.endPromise
+  }
+
+  private async readLoop(): Promise<void> {
+    try {
+      for (;;) {
+        const m = await this.t.readMsg({ signal: this.signal })
+        if (this.ended) return
+        if (m.code < BASE_PROTOCOL_LENGTH) {
+          if (m.code === BaseMsg.Ping) {
+            this.write(BaseMsg.Pong, EMPTY_LIST_PAYLOAD).catch((e: unknown) => this.end(e))
+          } else if (m.code === BaseMsg.Disconnect) {
+            this.end(new DisconnectError(decodeDisconnect(m.payload), 'remote'))
+            return
+          }
+          continue // Pong, and codes geth discards
+        }
+        const r = this.running.find(
+          (x) => m.code >= x.matched.offset && m.code < x.matched.offset + x.matched.protocol.length,
+        )
+        if (!r)
+          throw new PeerProtocolError('invalid-msg-code', `message code ${m.code} outside every protocol`)
+        const code = m.code - r.matched.offset
+        this.onMsgEvent?.({
+          type: 'msgrecv',
+          peer: this.publicKeyHex,
+          protocol: capString(r.matched.protocol),
+          code,
+          size: m.payload.length,
+        })
+        // Waits while the protocol's queue is full: the socket is not read meanwhile.
+        await r.queue.push(
+          { code, payload: m.payload, size: m.payload.length, receivedAt: this.clock.now() },
+          this.signal,
+        )
+      }
+    } catch (err) {
+      this.end(err)
+    }
+  }
+
+  private async runProtocol(r: RunningProto): Promise<void> {
+    const proto = r.matched.protocol
+    const rw: MsgReadWriter = {
+      readMsg: (opts?: MsgOptions) => r.queue.shift(opts?.signal),
+      writeMsg: (code: number, payload: Uint8Array, opts?: MsgOptions) => {
+        if (!Number.isInteger(code) || code < 0 || code >= proto.length)
+          return Promise.reject(
+            new PeerProtocolError(
+              'invalid-msg-code',
+              `${capString(proto)}: code ${code} not below ${proto.length}`,
+            ),
+          )
+        this.onMsgEvent?.({
+          type: 'msgsend',
+          peer: this.publicKeyHex,
+          protocol: capString(proto),
+          code,
+          size: payload.length,
+        })
+        return this.write(code + r.matched.offset, payload, opts?.signal)
+      },
+    }
+    const view: ProtocolPeer = {
+      id: this.publicKeyHex,
+      name: this.hello.name,
+      caps: this.hello.caps,
+      disconnect: (reason) => this.disconnect(reason as DiscReason),
+      signal: this.signal,
+    }
+    try {
+      await proto.run(view, rw)
+      this.end(new DisconnectError(DiscReason.Quitting, 'local'))
+    } catch (err) {
+      this.end(err)
+    }
+  }
+
+  /** One write path for all protocols: writes go out in call order. */
+  private write(code: number, payload: Uint8Array, signal?: AbortSignal): Promise<void> {
+    if (this.ended) return Promise.reject(new PeerClosedError('peer has ended', { cause: this.ended.error }))
+    const p = this.lastWrite.then(() => {
+      if (this.ended) throw new PeerClosedError('peer has ended', { cause: this.ended.error })
+      if (signal?.aborted) throw abortReason(signal)
+      return this.t.writeMsg(code, payload, signal ? { signal } : undefined)
+    })
+    this.lastWrite = p.catch(() => {})
+    return p
+  }
+
+  private end(err: unknown): void {
+    if (this.ended) return
+    const error = err instanceof Error ? err : new Error(String(err))
+    const d = dispositionOf(error)
+    const side: PeerEnd['side'] =
+      error instanceof DisconnectError ? error.side : d.send === undefined ? 'network' : 'local'
+    this.ended = { reason: d.reason, side, error, label: d.label }
+    this.log.debug('peer ending', { reason: discReasonName(d.reason), side, err: error.message })
+    const closed = new PeerClosedError('peer has ended', { cause: error })
+    for (const r of this.running) r.queue.close(closed, true)
+    const finish = (): void => {
+      this.t.close()
+      this.ac.abort(closed)
+      this.resolveEnd(this.ended!)
+    }
+    if (d.send === undefined) {
+      finish()
+      return
+    }
+    // Send our Disconnect (bounded by its own deadline), then close.
+    const payload = encodeDisconnect(d.send)
+    withTimeout(this.clock, this.cfg.disconnectWriteTimeoutMs, 'disconnect write', undefined, (signal) =>
+      this.t.writeMsg(BaseMsg.Disconnect, payload, { signal }),
+    )
+      .catch(() => {})
+      .finally(finish)
+  }
+}
