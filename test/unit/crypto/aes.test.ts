@@ -1,0 +1,49 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import fc from 'fast-check'
+import { aes128CtrXor, createAesCtr, createAesEcb } from '../../../src/crypto/index.js'
+import { concatBytes, fromHex, toHex } from '../../../src/util/index.js'
+
+describe('AES', () => {
+  it('AES-128-CTR matches NIST SP 800-38A F.5.1', () => {
+    const key = fromHex('2b7e151628aed2a6abf7158809cf4f3c')
+    const iv = fromHex('f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff')
+    const pt = fromHex('6bc1bee22e409f96e93d7e117393172aae2d8a571e03ac9c9eb76fac45af8e51')
+    const ct = '874d6191b620e3261bef6864990db6ce9806f66b7970fdff8617187bb9fffdff'
+    assert.equal(toHex(aes128CtrXor(key, iv, pt)), ct)
+    assert.equal(toHex(createAesCtr(key, iv).update(pt)), ct)
+    assert.deepEqual(aes128CtrXor(key, iv, fromHex(ct)), pt)
+  })
+  it('AES-256-CTR matches NIST SP 800-38A F.5.5', () => {
+    const key = fromHex('603deb1015ca71be2b73aef0857d77811f352c073b6108d72d9810a30914dff4')
+    const iv = fromHex('f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff')
+    const pt = fromHex('6bc1bee22e409f96e93d7e117393172a')
+    assert.equal(toHex(createAesCtr(key, iv).update(pt)), '601ec313775789a5b7a7f504bbf3d228')
+  })
+  it('streaming CTR equals one-shot over any split (property)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.uint8Array({ maxLength: 70 }), { maxLength: 10 }), (chunks) => {
+        const key = new Uint8Array(32).fill(3)
+        const iv = new Uint8Array(16)
+        const s = createAesCtr(key, iv)
+        const streamed = concatBytes(...chunks.map((c) => s.update(c)))
+        assert.deepEqual(streamed, createAesCtr(key, iv).update(concatBytes(...chunks)))
+      }),
+    )
+  })
+  it('AES-256-ECB single block matches FIPS-197 C.3, and the cipher is reusable', () => {
+    const ecb = createAesEcb(fromHex('000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f'))
+    const pt = fromHex('00112233445566778899aabbccddeeff')
+    assert.equal(toHex(ecb.encryptBlock(pt)), '8ea2b7ca516745bfeafc49904b496089')
+    assert.equal(toHex(ecb.encryptBlock(pt)), '8ea2b7ca516745bfeafc49904b496089')
+    const out = ecb.encryptBlock(pt)
+    assert.equal(Object.getPrototypeOf(out), Uint8Array.prototype)
+  })
+  it('checks lengths', () => {
+    assert.throws(() => aes128CtrXor(new Uint8Array(32), new Uint8Array(16), new Uint8Array(1)), RangeError)
+    assert.throws(() => createAesCtr(new Uint8Array(24), new Uint8Array(16)), RangeError)
+    assert.throws(() => createAesCtr(new Uint8Array(16), new Uint8Array(12)), RangeError)
+    assert.throws(() => createAesEcb(new Uint8Array(16)), RangeError)
+    assert.throws(() => createAesEcb(new Uint8Array(32)).encryptBlock(new Uint8Array(32)), RangeError)
+  })
+})
