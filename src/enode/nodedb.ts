@@ -101,10 +101,13 @@ export class NodeDB {
 
   private static initSchema(db: Database.Database, file: string | undefined): void {
     const where = file ?? '(memory)'
-    const tables = db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table'`).all() as { name: string }[]
+    const tables = db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table'`).all() as {
+      name: string
+    }[]
     const names = new Set(tables.map((t) => t.name))
     if (names.size > 0) {
-      if (!names.has('meta')) throw new NodeDBError(`${where} is not a devp2p node database (foreign SQLite file)`)
+      if (!names.has('meta'))
+        throw new NodeDBError(`${where} is not a devp2p node database (foreign SQLite file)`)
       const get = db.prepare('SELECT value FROM meta WHERE key = ?')
       const magic = (get.get('magic') as { value: string } | undefined)?.value
       const version = (get.get('version') as { value: string } | undefined)?.value
@@ -142,7 +145,9 @@ export class NodeDB {
   /** The stored sequence number of our own record with key `id`, if any. */
   loadLocalSeq(id: Uint8Array): bigint | undefined {
     this.check()
-    const row = this.db.prepare('SELECT seq FROM local WHERE id = ?').get(idKey(id)) as { seq: string } | undefined
+    const row = this.db.prepare('SELECT seq FROM local WHERE id = ?').get(idKey(id)) as
+      | { seq: string }
+      | undefined
     return row ? BigInt(row.seq) : undefined
   }
 
@@ -194,20 +199,27 @@ export class NodeDB {
   /** Every stored node (for tools; bounded by `limit`). */
   allNodes(limit = 100_000): StoredNode[] {
     this.check()
-    return (this.db.prepare('SELECT id, record, seq FROM nodes LIMIT ?').all(limit) as NodeRow[]).map(toStored)
+    return (this.db.prepare('SELECT id, record, seq FROM nodes LIMIT ?').all(limit) as NodeRow[]).map(
+      toStored,
+    )
   }
 
   // ---- endpoint liveness ----
 
   private getEndpoint(id: Uint8Array, ip: string, col: 'last_ping' | 'last_pong' | 'find_fails'): number {
     this.check()
-    const row = this.db.prepare(`SELECT ${col} AS v FROM endpoints WHERE id = ? AND ip = ?`).get(idKey(id), ip) as
-      | { v: number }
-      | undefined
+    const row = this.db
+      .prepare(`SELECT ${col} AS v FROM endpoints WHERE id = ? AND ip = ?`)
+      .get(idKey(id), ip) as { v: number } | undefined
     return row?.v ?? 0
   }
 
-  private setEndpoint(id: Uint8Array, ip: string, col: 'last_ping' | 'last_pong' | 'find_fails', v: number): void {
+  private setEndpoint(
+    id: Uint8Array,
+    ip: string,
+    col: 'last_ping' | 'last_pong' | 'find_fails',
+    v: number,
+  ): void {
     this.check()
     this.db
       .prepare(

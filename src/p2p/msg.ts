@@ -235,6 +235,8 @@ export interface MsgTransport {
   setSnappy(enabled: boolean): void
   /** Close the underlying socket at once. */
   close(err?: Error): void
+  /** Optional: flush queued writes (a Disconnect), then close within `timeoutMs`. */
+  closeGracefully?(timeoutMs: number): Promise<void>
 }
 
 /**
@@ -262,11 +264,11 @@ export class UnexpectedMsgError extends DevP2PError {
  * RLP-encoded first). geth's `ExpectMsg`.
  */
 export async function expectMsg(
-  r: MsgReader,
+  r: { readMsg(opts?: MsgOptions): Promise<{ readonly code: number; readonly payload: Uint8Array }> },
   code: number,
   content?: Uint8Array | RlpValue,
   opts?: MsgOptions,
-): Promise<Msg> {
+): Promise<{ readonly code: number; readonly payload: Uint8Array }> {
   const msg = await r.readMsg(opts)
   if (msg.code !== code) throw new UnexpectedMsgError(`message code mismatch: got ${msg.code}, want ${code}`)
   if (content !== undefined) {

@@ -283,9 +283,11 @@ export class Peer {
     }
     // Send our Disconnect (bounded by its own deadline), then close.
     const payload = encodeDisconnect(d.send)
-    withTimeout(this.clock, this.cfg.disconnectWriteTimeoutMs, 'disconnect write', undefined, (signal) =>
-      this.t.writeMsg(BaseMsg.Disconnect, payload, { signal }),
-    )
+    const ms = this.cfg.disconnectWriteTimeoutMs
+    withTimeout(this.clock, ms, 'disconnect write', undefined, async (signal) => {
+      await this.t.writeMsg(BaseMsg.Disconnect, payload, { signal })
+      await this.t.closeGracefully?.(ms)
+    })
       .catch(() => {})
       .finally(finish)
   }
