@@ -2,6 +2,7 @@
  * Disconnect reasons (geth's `peer_error.go`), the {@link DisconnectError} that surfaces them,
  * the peer-level protocol errors, and the one mapping from any error to a reason.
  */
+import { ConnectionClosedError } from '../rlpx/index.js'
 import { DecodeError, DevP2PError, HandshakeError, isAbortError, TimeoutError } from '../util/index.js'
 
 /** Disconnect reason codes of the devp2p base protocol, with geth's names. */
@@ -119,7 +120,12 @@ export function dispositionOf(err: unknown): ErrorDisposition {
     return { send: undefined, reason: DiscReason.NetworkError, label: `handshake-${err.stage}` }
   if (err instanceof TimeoutError)
     return { send: undefined, reason: DiscReason.NetworkError, label: 'timeout' }
-  if (err instanceof PeerClosedError || isAbortError(err) || isNetworkError(err))
+  if (
+    err instanceof PeerClosedError ||
+    err instanceof ConnectionClosedError ||
+    isAbortError(err) ||
+    isNetworkError(err)
+  )
     return { send: undefined, reason: DiscReason.NetworkError, label: 'network-error' }
   return {
     send: DiscReason.SubprotocolError,

@@ -1,0 +1,685 @@
+/**
+ * `RLPxConn`: an RLPx connection over a stream socket (a `net.Socket` or any `Duplex`, such as
+ * {@link duplexPair} in tests). The only file of the rlpx layer that does I/O. It runs the
+ * encryption handshake, then reads and writes messages as frames, with:
+ *
+ * - deadlines on the injected clock: handshake 5 s, each message read 30 s, each write 20 s
+ *   (go-ethereum's handshakeTimeout, frameReadTimeout, frameWriteTimeout);
+ * - write backpressure: a write resolves once the socket accepted the frame, waiting for
+ *   `'drain'` when the socket asks; writes are queued and go out in call order;
+ * - bounded reads: received chunks are kept in a list and each read takes exactly the bytes it
+ *   needs (one copy at most); the socket is paused while no read needs more and the buffer is
+ *   above a high-water mark; a frame's size is checked from its 32-byte header, before its body
+ *   is read; a snappy message's declared size is checked before decompressing;
+ * - snappy (EIP-706) on/off through {@link RLPxConn.setSnappy}, decided by the peer layer;
+ * - one failure rule: any error destroys the socket, and the error is typed (`HandshakeError`,
+ *   `DecodeError`/`FrameMacError`, `TimeoutError`, `AbortError`, {@link ConnectionClosedError}).
+ *
+ * The Hello exchange is not here: it belongs to the peer layer, as in go-ethereum.
+ */
+import type { Socket } from 'node:net'
+import type { Duplex } from 'node:stream'
+import {
+  AbortError,
+  abortReason,
+  assertBytes,
+  type Clock,
+  DecodeError,
+  DevP2PError,
+  HandshakeError,
+  type Logger,
+  type RandomSource,
+  secureRandom,
+  silentLogger,
+  systemClock,
+  TimeoutError,
+} from '../util/index.js'
+import { FRAME_HEADER_SIZE, FrameCodec, type FrameHeader, MAX_FRAME_SIZE } from './frame.js'
+import {
+  ACK_LEGACY_SIZE,
+  AUTH_LEGACY_SIZE,
+  type HandshakeFormat,
+  InitiatorHandshake,
+  RecipientHandshake,
+  readHandshakePacket,
+  type SessionSecrets,
+} from './handshake.js'
+import {
+  defaultSnappy,
+  MAX_UNCOMPRESSED_SIZE,
+  type SnappyCodec,
+  snappyCompress,
+  snappyDecompress,
+} from './snappy.js'
+
+/** The connection is closed: by us, by the peer (EOF, reset) or after an earlier failure. */
+export class ConnectionClosedError extends DevP2PError {
+  override name = 'ConnectionClosedError' as const
+}
+
+/** Options of an {@link RLPxConn}. Every field has a default in {@link RLPX_CONN_DEFAULTS}. */
+export interface RLPxConnConfig {
+  /** Deadline of the whole encryption handshake (go-ethereum handshakeTimeout: 5 s). */
+  readonly handshakeTimeoutMs: number
+  /** Deadline of each `readMsg` (go-ethereum frameReadTimeout: 30 s). */
+  readonly readTimeoutMs: number
+  /** Deadline of each `writeMsg`, queueing included (go-ethereum frameWriteTimeout: 20 s). */
+  readonly writeTimeoutMs: number
+  /** Largest accepted frame size (RLP(code) + payload as sent); checked from the header. */
+  readonly maxFrameSize: number
+  /** Largest accepted decompressed payload when snappy is on (go-ethereum: 2^24 − 1). */
+  readonly maxMessageSize: number
+  /** Buffered bytes above which the socket is paused while no read is waiting. */
+  readonly readHighWaterMark: number
+  /** Accept pre-EIP-8 auth/ack packets from peers (go-ethereum no longer does). */
+  readonly allowLegacyHandshake: boolean
+}
+
+/** Defaults of {@link RLPxConnConfig} (go-ethereum's values). */
+export const RLPX_CONN_DEFAULTS: Readonly<RLPxConnConfig> = Object.freeze({
+  handshakeTimeoutMs: 5_000,
+  readTimeoutMs: 30_000,
+  writeTimeoutMs: 20_000,
+  maxFrameSize: MAX_FRAME_SIZE,
+  maxMessageSize: MAX_UNCOMPRESSED_SIZE,
+  readHighWaterMark: 64 * 1024,
+  allowLegacyHandshake: true,
+})
+
+/** A complete, frozen config from a partial one. Throws `RangeError` for out-of-range values. */
+export function resolveConnConfig(partial: Partial<RLPxConnConfig> = {}): Readonly<RLPxConnConfig> {
+  const c = { ...RLPX_CONN_DEFAULTS, ...partial }
+  for (const k of ['handshakeTimeoutMs', 'readTimeoutMs', 'writeTimeoutMs', 'readHighWaterMark'] as const) {
+    if (!(c[k] > 0)) throw new RangeError(`${k}: must be positive`)
+  }
+  if (!(c.maxFrameSize > 0 && c.maxFrameSize <= MAX_FRAME_SIZE))
+    throw new RangeError(`maxFrameSize: must be in [1, ${MAX_FRAME_SIZE}]`)
+  if (!(c.maxMessageSize > 0 && c.maxMessageSize <= MAX_UNCOMPRESSED_SIZE))
+    throw new RangeError(`maxMessageSize: must be in [1, ${MAX_UNCOMPRESSED_SIZE}]`)
+  return Object.freeze(c)
+}
+
+/** Services an {@link RLPxConn} uses. */
+export interface RLPxConnDeps {
+  readonly clock?: Clock
+  /** Randomness of the handshake (keys, nonce, padding, ECIES). */
+  readonly random?: RandomSource
+  readonly logger?: Logger
+  /** Snappy backend; default: native with JS fallback. */
+  readonly snappy?: SnappyCodec
+}
+
+/** Options of {@link RLPxConn.handshake}. */
+export interface RLPxHandshakeOptions {
+  /** Our static private key (32 bytes). */
+  readonly privateKey: Uint8Array
+  /** The peer's static public key (64 bytes). Given: we dial (initiator). Absent: we listen. */
+  readonly remotePublicKey?: Uint8Array
+  readonly signal?: AbortSignal
+  /** Overrides the configured handshake deadline. */
+  readonly timeoutMs?: number
+  /** Send a pre-EIP-8 auth (initiator only; for tests and very old peers). */
+  readonly legacy?: boolean
+  /** Fixed ephemeral key (tests). */
+  readonly ephemeralPrivateKey?: Uint8Array
+  /** Fixed nonce (tests). */
+  readonly nonce?: Uint8Array
+}
+
+/** A message as read: its code, payload (decompressed if snappy is on), and size on the wire. */
+export interface RLPxMsg {
+  readonly code: number
+  readonly payload: Uint8Array
+  /** Payload bytes as received (compressed size when snappy is on), for metering. */
+  readonly size: number
+}
+
+/** Options of reads and writes. */
+export interface RLPxIoOptions {
+  readonly signal?: AbortSignal
+}
+
+type ConnState =
+  | { readonly kind: 'new' }
+  | { readonly kind: 'handshaking' }
+  | { readonly kind: 'open'; readonly codec: FrameCodec; readonly remotePublicKey: Uint8Array }
+  | {
+      readonly kind: 'closed'
+      readonly error: Error
+      /** Left when the peer closed: frames it sent before closing can still be read. */
+      readonly codec: FrameCodec | undefined
+      readonly remotePublicKey: Uint8Array | undefined
+    }
+
+interface PendingRead {
+  readonly n: number
+  readonly resolve: (b: Uint8Array) => void
+  readonly reject: (e: Error) => void
+}
+
+/**
+ * Exact-size reads over the chunks a socket emits. Memory follows bytes received: nothing is
+ * allocated from a length a peer claims, chunks are only joined once a read is complete.
+ */
+class ChunkReader {
+  // BOUNDED: the socket is paused once `buffered` passes the high-water mark with no read
+  // waiting; while a read waits, it holds at most that read's size (checked by the caller first).
+  private readonly chunks: Uint8Array[] = []
+  private head = 0
+  private buffered = 0
+  private pending: PendingRead | undefined
+  private endError: Error | undefined
+  private dead = false
+
+  constructor(
+    private readonly socket: Duplex,
+    private readonly highWaterMark: number,
+  ) {}
+
+  push(chunk: Uint8Array): void {
+    if (chunk.length === 0 || this.dead) return
+    this.chunks.push(chunk)
+    this.buffered += chunk.length
+    const p = this.pending
+    if (p !== undefined && this.buffered >= p.n) {
+      this.pending = undefined
+      p.resolve(this.take(p.n))
+    }
+    if (this.pending === undefined && this.buffered >= this.highWaterMark) this.socket.pause()
+  }
+
+  /** No more bytes will arrive: reads the buffer cannot satisfy fail with `err`. */
+  end(err: Error): void {
+    this.endError ??= err
+    const p = this.pending
+    if (p !== undefined) {
+      this.pending = undefined
+      p.reject(this.endError)
+    }
+  }
+
+  /** Drop everything and fail with `err` from now on. */
+  fail(err: Error): void {
+    this.dead = true
+    this.chunks.length = 0
+    this.head = 0
+    this.buffered = 0
+    this.endError = err
+    this.end(err)
+  }
+
+  get length(): number {
+    return this.buffered
+  }
+
+  read(n: number): Promise<Uint8Array> {
+    if (this.pending !== undefined) return Promise.reject(new Error('concurrent read'))
+    if (this.buffered >= n) return Promise.resolve(this.take(n))
+    if (this.endError !== undefined) return Promise.reject(this.endError)
+    return new Promise<Uint8Array>((resolve, reject) => {
+      this.pending = { n, resolve, reject }
+      this.socket.resume()
+    })
+  }
+
+  /** Take exactly `n` bytes (`n <= length`): a view when one chunk holds them, else one copy. */
+  take(n: number): Uint8Array {
+    this.buffered -= n
+    const first = this.chunks[0]!
+    if (first.length - this.head >= n) {
+      const out = first.subarray(this.head, this.head + n)
+      this.head += n
+      if (this.head === first.length) {
+        this.chunks.shift()
+        this.head = 0
+      }
+      return out
+    }
+    const out = new Uint8Array(n)
+    let o = 0
+    while (o < n) {
+      const c = this.chunks[0]!
+      const k = Math.min(c.length - this.head, n - o)
+      out.set(c.subarray(this.head, this.head + k), o)
+      o += k
+      this.head += k
+      if (this.head === c.length) {
+        this.chunks.shift()
+        this.head = 0
+      }
+    }
+    return out
+  }
+}
+
+/**
+ * An RLPx connection. Create it on a connected socket, call {@link handshake} once, then
+ * {@link readMsg} (one at a time) and {@link writeMsg} (queued). Any failure closes it.
+ *
+ * ```ts
+ * const conn = new RLPxConn(socket, { clock })
+ * const remoteKey = await conn.handshake({ privateKey, remotePublicKey })
+ * await conn.writeMsg(0x00, helloPayload)
+ * const msg = await conn.readMsg()
+ * ```
+ */
+export class RLPxConn {
+  readonly config: Readonly<RLPxConnConfig>
+  private readonly socket: Duplex
+  private readonly clock: Clock
+  private readonly random: RandomSource
+  private readonly log: Logger
+  private readonly snappyCodec: SnappyCodec | undefined
+  private readonly reader: ChunkReader
+  private state: ConnState = { kind: 'new' }
+  private snappyOn = false
+  private reading = false
+  /** Tail of the write queue (undefined when idle): each write starts when the previous one settled. */
+  private writeTail: Promise<void> | undefined
+  private readonly closeWaiters = new Set<(err: Error) => void>() // BOUNDED: at most one (the head write)
+
+  constructor(socket: Duplex, deps: RLPxConnDeps = {}, config: Partial<RLPxConnConfig> = {}) {
+    this.config = resolveConnConfig(config)
+    this.socket = socket
+    this.clock = deps.clock ?? systemClock
+    this.random = deps.random ?? secureRandom
+    this.log = deps.logger ?? silentLogger
+    this.snappyCodec = deps.snappy
+    this.reader = new ChunkReader(socket, this.config.readHighWaterMark)
+    // Every frame goes out in one write, so Nagle's algorithm only adds latency (Go's TCP
+    // connections, and so go-ethereum's, have it off too).
+    ;(socket as Partial<Pick<Socket, 'setNoDelay'>>).setNoDelay?.(true)
+    socket.on('data', (chunk: Uint8Array) => this.reader.push(chunk))
+    socket.on('end', () =>
+      this.remoteClosed(new ConnectionClosedError('connection closed by the peer (EOF)')),
+    )
+    socket.on('error', (err: Error) =>
+      this.remoteClosed(new ConnectionClosedError(`socket error: ${err.message}`, { cause: err })),
+    )
+    socket.on('close', () => this.remoteClosed(new ConnectionClosedError('socket closed')))
+    if (socket.destroyed) this.remoteClosed(new ConnectionClosedError('socket closed'))
+  }
+
+  /** `new` → `handshaking` → `open` → `closed`. */
+  get status(): ConnState['kind'] {
+    return this.state.kind
+  }
+
+  /** The peer's static public key once the handshake is done. */
+  get remotePublicKey(): Uint8Array | undefined {
+    const s = this.state
+    return s.kind === 'open' || s.kind === 'closed' ? s.remotePublicKey : undefined
+  }
+
+  /** Why the connection closed, once it has. */
+  get closeError(): Error | undefined {
+    return this.state.kind === 'closed' ? this.state.error : undefined
+  }
+
+  /** Whether messages are snappy-compressed. */
+  get snappy(): boolean {
+    return this.snappyOn
+  }
+
+  /**
+   * Switch snappy compression of message payloads on or off, for both directions. The peer layer
+   * turns it on after both Hellos announced version ≥ 5 (Hello itself is never compressed).
+   */
+  setSnappy(on: boolean): void {
+    this.snappyOn = on
+  }
+
+  /** Close now (destroys the socket). Pending and later operations fail. Idempotent. */
+  close(reason?: Error): void {
+    this.fail(reason ?? new ConnectionClosedError('connection closed locally'), false)
+  }
+
+  /**
+   * End the connection gently: let queued writes and buffered bytes go out (for example a
+   * Disconnect), send EOF, then destroy the socket once the peer closes its side too or
+   * `timeoutMs` has passed, whichever comes first.
+   */
+  async closeGracefully(timeoutMs = 1_000): Promise<void> {
+    const socket = this.socket
+    if (this.state.kind === 'closed' || socket.destroyed) {
+      this.close()
+      return
+    }
+    const tail = this.writeTail ?? Promise.resolve()
+    await new Promise<void>((resolve) => {
+      const t = this.clock.setTimeout(done, timeoutMs)
+      function done(): void {
+        t.cancel()
+        socket.off('close', done)
+        resolve()
+      }
+      socket.once('close', done)
+      void tail.then(() => {
+        if (!socket.destroyed && !socket.writableEnded) socket.end()
+      })
+    })
+    this.close()
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Handshake
+
+  /**
+   * Run the encryption handshake: as initiator when `remotePublicKey` is given (we send auth),
+   * else as recipient. Resolves with the peer's static public key (64 bytes). Rejects with
+   * `HandshakeError('enc')` (its `cause` says why: a `DecodeError`, a `TimeoutError`, a
+   * `ConnectionClosedError`…) or with `AbortError` if `signal` aborts; the connection is then closed.
+   */
+  async handshake(opts: RLPxHandshakeOptions): Promise<Uint8Array> {
+    if (this.state.kind !== 'new') {
+      if (this.state.kind === 'closed')
+        throw new HandshakeError('enc', 'connection closed', { cause: this.state.error })
+      throw new Error('handshake already started')
+    }
+    assertBytes('privateKey', opts.privateKey, 32)
+    if (opts.remotePublicKey !== undefined) assertBytes('remotePublicKey', opts.remotePublicKey, 64)
+    this.state = { kind: 'handshaking' }
+    const timeoutMs = opts.timeoutMs ?? this.config.handshakeTimeoutMs
+    try {
+      const secrets = await this.deadline(timeoutMs, 'RLPx handshake', opts.signal, () =>
+        opts.remotePublicKey !== undefined
+          ? this.runInitiator(opts, opts.remotePublicKey)
+          : this.runRecipient(opts),
+      )
+      if (this.state.kind !== 'handshaking') throw this.closedError()
+      this.state = { kind: 'open', codec: new FrameCodec(secrets), remotePublicKey: secrets.remotePublicKey }
+      this.log.trace('rlpx handshake done', { initiator: opts.remotePublicKey !== undefined })
+      return secrets.remotePublicKey
+    } catch (err) {
+      const e =
+        err instanceof HandshakeError || err instanceof AbortError
+          ? err
+          : new HandshakeError('enc', err instanceof Error ? err.message : String(err), { cause: err })
+      this.fail(e, true)
+      throw e
+    }
+  }
+
+  private async runInitiator(
+    opts: RLPxHandshakeOptions,
+    remotePublicKey: Uint8Array,
+  ): Promise<SessionSecrets> {
+    const hs = new InitiatorHandshake({
+      privateKey: opts.privateKey,
+      remotePublicKey,
+      random: this.random,
+      ...(opts.ephemeralPrivateKey ? { ephemeralPrivateKey: opts.ephemeralPrivateKey } : {}),
+      ...(opts.nonce ? { nonce: opts.nonce } : {}),
+    })
+    const format: HandshakeFormat = opts.legacy ? 'legacy' : 'eip8'
+    await this.writeBytes(hs.makeAuth(format))
+    const { secrets } = await readHandshakePacket(
+      (n) => this.reader.read(n),
+      ACK_LEGACY_SIZE,
+      (packet, f) => hs.readAck(packet, f),
+      this.config.allowLegacyHandshake,
+    )
+    return secrets
+  }
+
+  private async runRecipient(opts: RLPxHandshakeOptions): Promise<SessionSecrets> {
+    const hs = new RecipientHandshake({
+      privateKey: opts.privateKey,
+      random: this.random,
+      ...(opts.ephemeralPrivateKey ? { ephemeralPrivateKey: opts.ephemeralPrivateKey } : {}),
+      ...(opts.nonce ? { nonce: opts.nonce } : {}),
+    })
+    await readHandshakePacket(
+      (n) => this.reader.read(n),
+      AUTH_LEGACY_SIZE,
+      (packet, f) => hs.readAuth(packet, f),
+      this.config.allowLegacyHandshake,
+    )
+    await this.writeBytes(hs.makeAck())
+    return hs.secrets()
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Messages
+
+  /**
+   * Read the next message. One read at a time. Rejects (and closes the connection) with
+   * `TimeoutError` after `readTimeoutMs`, `DecodeError`/`FrameMacError` on a bad or over-limit
+   * frame, `ConnectionClosedError` when the peer closed, `AbortError` when `signal` aborts. A
+   * frame already buffered in full is returned without arming a timer.
+   */
+  async readMsg(opts: RLPxIoOptions = {}): Promise<RLPxMsg> {
+    const s = this.state
+    const codec = s.kind === 'open' || (s.kind === 'closed' && s.codec) ? s.codec : undefined
+    if (codec === undefined) throw this.notOpen()
+    if (this.reading) throw new Error('readMsg: another read is in progress')
+    if (opts.signal?.aborted) throw abortReason(opts.signal)
+    this.reading = true
+    const r = this.reader
+    try {
+      if (r.length >= FRAME_HEADER_SIZE) {
+        const header = this.readHeader(codec, r.take(FRAME_HEADER_SIZE))
+        if (r.length >= header.bodyLength) return this.readBody(codec, r.take(header.bodyLength))
+        return await this.deadline(this.config.readTimeoutMs, 'RLPx frame read', opts.signal, async () =>
+          this.readBody(codec, await r.read(header.bodyLength)),
+        )
+      }
+      return await this.deadline(this.config.readTimeoutMs, 'RLPx frame read', opts.signal, async () => {
+        const header = this.readHeader(codec, await r.read(FRAME_HEADER_SIZE))
+        return this.readBody(codec, await r.read(header.bodyLength))
+      })
+    } catch (err) {
+      const e = err instanceof Error ? err : new Error(String(err))
+      this.fail(e, true)
+      throw e
+    } finally {
+      this.reading = false
+    }
+  }
+
+  /** Check a frame header; the size limit is decided here, before the body is buffered. */
+  private readHeader(codec: FrameCodec, bytes: Uint8Array): FrameHeader {
+    const header = codec.decodeHeader(bytes)
+    if (header.frameSize > this.config.maxFrameSize)
+      throw new DecodeError(
+        'rlpx-frame',
+        `frame size ${header.frameSize} exceeds the limit of ${this.config.maxFrameSize}`,
+      )
+    return header
+  }
+
+  private readBody(codec: FrameCodec, bytes: Uint8Array): RLPxMsg {
+    const msg = codec.decodeBody(bytes)
+    const size = msg.payload.length
+    const payload = this.snappyOn
+      ? snappyDecompress(msg.payload, this.config.maxMessageSize, this.snappyCodec ?? defaultSnappy())
+      : msg.payload
+    return { code: msg.code, payload, size }
+  }
+
+  /**
+   * Send one message. Writes are queued and leave in call order; the promise resolves when the
+   * socket accepted the frame (after `'drain'` if the socket asked to wait), with the payload size
+   * on the wire (compressed size when snappy is on). Rejects (and closes the connection) with
+   * `TimeoutError` after `writeTimeoutMs` (queueing included), `ConnectionClosedError`, or
+   * `AbortError`. A payload over the limits is a `RangeError` and leaves the connection open, as
+   * does a `signal` that is already aborted. When nothing is queued and the socket takes the
+   * frame at once, no timer is armed.
+   */
+  async writeMsg(code: number, payload: Uint8Array, opts: RLPxIoOptions = {}): Promise<number> {
+    if (this.state.kind !== 'open') throw this.notOpen()
+    assertBytes('payload', payload)
+    if (!Number.isSafeInteger(code) || code < 0) throw new RangeError(`code: ${code} is not a uint`)
+    if (this.snappyOn && payload.length > MAX_UNCOMPRESSED_SIZE)
+      throw new RangeError(`payload of ${payload.length} bytes exceeds the limit of ${MAX_UNCOMPRESSED_SIZE}`)
+    if (opts.signal?.aborted) throw abortReason(opts.signal)
+    const prev = this.writeTail
+    if (prev === undefined) {
+      // Idle: write now; only wait (under the deadline) if the socket asks for it.
+      const sent = this.sendFrame(code, payload)
+      if (sent.flushed) return sent.size
+      return this.queueWrite(opts.signal, async () => {
+        await this.waitDrain()
+        return sent.size
+      })
+    }
+    return this.queueWrite(opts.signal, async () => {
+      await prev
+      const sent = this.sendFrame(code, payload)
+      if (!sent.flushed) await this.waitDrain()
+      return sent.size
+    })
+  }
+
+  /** Run `op` as the new tail of the write queue, under the write deadline. */
+  private async queueWrite(signal: AbortSignal | undefined, op: () => Promise<number>): Promise<number> {
+    let release!: () => void
+    const mine = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    this.writeTail = mine
+    try {
+      return await this.deadline(this.config.writeTimeoutMs, 'RLPx frame write', signal, op)
+    } catch (err) {
+      const e = err instanceof Error ? err : new Error(String(err))
+      if (!(e instanceof RangeError)) this.fail(e, true)
+      throw e
+    } finally {
+      release()
+      if (this.writeTail === mine) this.writeTail = undefined
+    }
+  }
+
+  /** Encode (and compress) one frame and hand it to the socket. Throws before sending anything. */
+  private sendFrame(code: number, payload: Uint8Array): { size: number; flushed: boolean } {
+    const s = this.state
+    if (s.kind !== 'open') throw this.notOpen()
+    const data = this.snappyOn ? snappyCompress(payload, this.snappyCodec ?? defaultSnappy()) : payload
+    const frame = s.codec.encodeFrame(code, data) // RangeError if the frame exceeds 2^24 − 1
+    return { size: data.length, flushed: this.writeRaw(frame) }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Socket plumbing
+
+  /**
+   * Run `op` under a deadline on the injected clock and the caller's `signal`. On timeout or abort
+   * the returned promise rejects at once; the caller then closes the connection, which rejects
+   * whatever `op` still waits on (a read or a drain).
+   */
+  private deadline<T>(
+    ms: number,
+    what: string,
+    signal: AbortSignal | undefined,
+    op: () => Promise<T>,
+  ): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      let settled = false
+      const finish = (): boolean => {
+        if (settled) return false
+        settled = true
+        timer.cancel()
+        signal?.removeEventListener('abort', onAbort)
+        return true
+      }
+      const onAbort = (): void => {
+        if (finish()) reject(abortReason(signal!))
+      }
+      const timer = this.clock.setTimeout(() => {
+        if (finish()) reject(new TimeoutError(`${what} timed out after ${ms} ms`, ms))
+      }, ms)
+      signal?.addEventListener('abort', onAbort, { once: true })
+      op().then(
+        (v) => {
+          if (finish()) resolve(v)
+        },
+        (e: unknown) => {
+          if (finish()) reject(e)
+        },
+      )
+    })
+  }
+
+  /** Hand bytes to the socket; false when its buffer is full (wait for `'drain'`). */
+  private writeRaw(bytes: Uint8Array): boolean {
+    const socket = this.socket
+    if (socket.destroyed || socket.writableEnded) throw this.closedError()
+    return socket.write(bytes)
+  }
+
+  /** Write bytes; resolve at once, or on `'drain'` when the socket's buffer is full. */
+  private async writeBytes(bytes: Uint8Array): Promise<void> {
+    if (!this.writeRaw(bytes)) await this.waitDrain()
+  }
+
+  /** Resolve on the socket's next `'drain'`; reject when the connection closes first. */
+  private waitDrain(): Promise<void> {
+    const socket = this.socket
+    if (this.state.kind === 'closed') return Promise.reject(this.closedError())
+    return new Promise<void>((resolve, reject) => {
+      const onDrain = (): void => {
+        socket.off('drain', onDrain)
+        this.closeWaiters.delete(onClose)
+        resolve()
+      }
+      const onClose = (err: Error): void => {
+        socket.off('drain', onDrain)
+        this.closeWaiters.delete(onClose)
+        reject(err)
+      }
+      socket.on('drain', onDrain)
+      this.closeWaiters.add(onClose)
+    })
+  }
+
+  private closedError(): Error {
+    const s = this.state
+    if (s.kind === 'closed')
+      return s.error instanceof ConnectionClosedError
+        ? s.error
+        : new ConnectionClosedError(`connection closed: ${s.error.message}`, { cause: s.error })
+    return new ConnectionClosedError('connection closed')
+  }
+
+  private notOpen(): Error {
+    if (this.state.kind === 'closed') return this.closedError()
+    return new Error(`connection is ${this.state.kind}, not open`)
+  }
+
+  /** The peer closed or the socket failed: keep buffered bytes readable, fail everything else. */
+  private remoteClosed(err: ConnectionClosedError): void {
+    this.reader.end(err)
+    const s = this.state
+    if (s.kind === 'closed') return
+    this.state = {
+      kind: 'closed',
+      error: err,
+      codec: s.kind === 'open' ? s.codec : undefined,
+      remotePublicKey: s.kind === 'open' ? s.remotePublicKey : undefined,
+    }
+    this.log.debug('rlpx connection closed by peer', { err })
+    this.rejectWriters(err)
+    if (!this.socket.destroyed) this.socket.destroy()
+  }
+
+  /** A local failure: close for good (nothing more is read), destroy the socket. */
+  private fail(err: Error, logIt: boolean): void {
+    const s = this.state
+    this.reader.fail(
+      err instanceof ConnectionClosedError ? err : new ConnectionClosedError(err.message, { cause: err }),
+    )
+    if (s.kind === 'closed') {
+      // Already closed (for example by the peer): make buffered frames unreadable from now on.
+      this.state = { ...s, codec: undefined }
+      return
+    }
+    this.state = { kind: 'closed', error: err, codec: undefined, remotePublicKey: this.remotePublicKey }
+    if (logIt) this.log.debug('rlpx connection failed', { err })
+    this.rejectWriters(this.closedError())
+    this.socket.destroy()
+  }
+
+  private rejectWriters(err: Error): void {
+    for (const w of [...this.closeWaiters]) w(err)
+  }
+}

@@ -1,0 +1,259 @@
+/**
+ * The RLPx frame codec, pure: AES-256-CTR encryption and the legacy keccak MAC of frames, in both
+ * directions, from one handshake's {@link FrameSecrets}. No I/O: `encodeFrame` returns the bytes to
+ * send; reading is incremental so a connection can decide on a frame from its 32-byte header
+ * (and its claimed size) before buffering the body.
+ *
+ * Frame layout:
+ * ```
+ * header-ct(16) || header-mac(16) || body-ct(ceil16(size)) || frame-mac(16)
+ * header = size(3, big-endian) || c2 80 80 (RLP [0, 0]) || zero padding to 16
+ * body   = RLP(msg-code) || payload, zero-padded to a multiple of 16; size excludes the padding
+ * ```
+ * Each direction runs one continuous AES-256-CTR keystream (key aes-secret, IV zero) over headers
+ * and bodies. The MAC is a running keccak256 updated with AES-256-ECB(mac-secret) of its own
+ * digest XOR a seed (the header ciphertext, or the digest itself for bodies); see
+ * {@link FrameCodec}.
+ *
+ * Test seam: the MAC states are any {@link MacState}, so a test can inject a fake one (for
+ * example go-ethereum's `TestFrameReadWrite`, whose digest is always 32 × 0x01).
+ */
+import { createAesCtr, createAesEcb } from '../crypto/index.js'
+import { assertBytes, DecodeError, timingSafeEqualBytes } from '../util/index.js'
+
+/** Largest frame size (RLP(code) + payload) the 3-byte header can carry: 2^24 − 1. */
+export const MAX_FRAME_SIZE = 0xffffff
+/** Size of an encrypted header plus its MAC. */
+export const FRAME_HEADER_SIZE = 32
+/** Size of a MAC on the wire. */
+export const FRAME_MAC_SIZE = 16
+
+/** The header-data every frame carries: RLP [0, 0] (capability-id and context-id, unused). */
+const HEADER_DATA = Uint8Array.of(0xc2, 0x80, 0x80)
+const ZERO_IV = new Uint8Array(16)
+
+/**
+ * A running hash for the frame MAC: `update` absorbs, `digest` returns the digest of everything
+ * absorbed so far **without ending the state**. `KeccakState` from `crypto` implements it.
+ */
+export interface MacState {
+  update(data: Uint8Array): unknown
+  digest(): Uint8Array
+}
+
+/** What a {@link FrameCodec} needs from the handshake (a `SessionSecrets` has all of it). */
+export interface FrameSecrets {
+  /** 32-byte AES-256-CTR key. */
+  readonly aesSecret: Uint8Array
+  /** 32-byte AES-256-ECB key of the MAC. */
+  readonly macSecret: Uint8Array
+  readonly egressMac: MacState
+  readonly ingressMac: MacState
+}
+
+/** A header or frame MAC did not match: the connection is corrupt or under attack. Never retried. */
+export class FrameMacError extends DecodeError {
+  /** Which MAC failed. */
+  readonly part: 'header' | 'frame'
+  constructor(part: 'header' | 'frame') {
+    super('rlpx-frame', `bad ${part} MAC`)
+    this.part = part
+  }
+}
+
+/** A decoded frame header. */
+export interface FrameHeader {
+  /** Length of RLP(code) || payload, without padding. */
+  readonly frameSize: number
+  /** Bytes that follow the header on the wire: padded body plus frame MAC. */
+  readonly bodyLength: number
+}
+
+/** A decoded message: its code and the (still compressed, if snappy is on) payload. */
+export interface FrameMessage {
+  readonly code: number
+  readonly payload: Uint8Array
+}
+
+/** Padded body length plus the frame MAC for a frame size. */
+export function frameBodyLength(frameSize: number): number {
+  return ((frameSize + 15) & ~15) + FRAME_MAC_SIZE
+}
+
+/** RLP encoding of a message code (a canonical unsigned integer; 0 is 0x80). */
+export function encodeMsgCode(code: number): Uint8Array {
+  if (!Number.isSafeInteger(code) || code < 0) throw new RangeError(`message code ${code} is not a uint`)
+  if (code === 0) return Uint8Array.of(0x80)
+  if (code < 0x80) return Uint8Array.of(code)
+  const bytes: number[] = []
+  for (let n = code; n > 0; n = Math.floor(n / 256)) bytes.unshift(n % 256)
+  return Uint8Array.of(0x80 + bytes.length, ...bytes)
+}
+
+/**
+ * Decode the RLP message code at the start of a frame; returns the code and its encoded length.
+ * Strict (canonical integers only), as go-ethereum. Throws `DecodeError`.
+ */
+export function decodeMsgCode(frame: Uint8Array): { code: number; length: number } {
+  const b0 = frame[0]
+  if (b0 === undefined) throw new DecodeError('rlpx-frame', 'empty frame')
+  if (b0 === 0) throw new DecodeError('rlpx-frame', 'message code: non-canonical zero')
+  if (b0 < 0x80) return { code: b0, length: 1 }
+  const n = b0 - 0x80
+  if (n > 6) throw new DecodeError('rlpx-frame', 'message code: not a small integer')
+  if (frame.length < 1 + n) throw new DecodeError('rlpx-frame', 'message code: truncated')
+  if (n === 0) return { code: 0, length: 1 }
+  if (frame[1] === 0) throw new DecodeError('rlpx-frame', 'message code: leading zero')
+  if (n === 1 && frame[1]! < 0x80)
+    throw new DecodeError('rlpx-frame', 'message code: non-canonical single byte')
+  let code = 0
+  for (let i = 1; i <= n; i++) code = code * 256 + frame[i]!
+  return { code, length: 1 + n }
+}
+
+/**
+ * Encrypts and authenticates frames in one direction and checks and decrypts them in the other.
+ * One instance per connection; it is stateful (keystreams and MACs advance with every frame), so
+ * frames must be encoded in the order they are sent and decoded in the order they arrive.
+ *
+ * Reading is in two steps: {@link decodeHeader} on the first 32 bytes gives the body length,
+ * then {@link decodeBody} on exactly that many bytes gives the message. After any decode error
+ * the reading side stays failed (the MAC state is out of step); the writing side still works.
+ */
+export class FrameCodec {
+  private readonly egressAes: { update(data: Uint8Array): Uint8Array }
+  private readonly ingressAes: { update(data: Uint8Array): Uint8Array }
+  // One ECB cipher for the whole connection (creating one per frame costs far more than a block).
+  private readonly ecb: { encryptBlock(block: Uint8Array): Uint8Array }
+  private readonly egressMac: MacState
+  private readonly ingressMac: MacState
+  private read:
+    | { readonly kind: 'header' }
+    | { readonly kind: 'body'; readonly frameSize: number; readonly bodyLength: number }
+    | { readonly kind: 'failed'; readonly error: DecodeError } = { kind: 'header' }
+
+  constructor(secrets: FrameSecrets) {
+    assertBytes('aesSecret', secrets.aesSecret, 32)
+    assertBytes('macSecret', secrets.macSecret, 32)
+    this.egressAes = createAesCtr(secrets.aesSecret, ZERO_IV)
+    this.ingressAes = createAesCtr(secrets.aesSecret, ZERO_IV)
+    this.ecb = createAesEcb(secrets.macSecret)
+    this.egressMac = secrets.egressMac
+    this.ingressMac = secrets.ingressMac
+  }
+
+  /** Header MAC: absorb ECB(digest[0:16]) XOR header-ct, return the new digest[0:16]. */
+  private headerMac(mac: MacState, headerCt: Uint8Array): Uint8Array {
+    const seed = this.ecb.encryptBlock(mac.digest().subarray(0, 16))
+    for (let i = 0; i < 16; i++) seed[i] = seed[i]! ^ headerCt[i]!
+    mac.update(seed)
+    return mac.digest().subarray(0, 16)
+  }
+
+  /** Frame MAC: absorb body-ct, then ECB(d) XOR d for d = digest[0:16]; return digest[0:16]. */
+  private frameMac(mac: MacState, bodyCt: Uint8Array): Uint8Array {
+    mac.update(bodyCt)
+    const d = mac.digest().subarray(0, 16)
+    const seed = this.ecb.encryptBlock(d)
+    for (let i = 0; i < 16; i++) seed[i] = seed[i]! ^ d[i]!
+    mac.update(seed)
+    return mac.digest().subarray(0, 16)
+  }
+
+  /**
+   * Encode one message as a frame: `RLP(code) || payload`, encrypted and MACed. Throws
+   * `RangeError` when the frame would exceed {@link MAX_FRAME_SIZE}.
+   */
+  encodeFrame(code: number, payload: Uint8Array): Uint8Array {
+    const ptype = encodeMsgCode(code)
+    const frameSize = ptype.length + payload.length
+    if (frameSize > MAX_FRAME_SIZE)
+      throw new RangeError(`frame of ${frameSize} bytes exceeds the limit of ${MAX_FRAME_SIZE}`)
+    const padded = (frameSize + 15) & ~15
+    const out = new Uint8Array(FRAME_HEADER_SIZE + padded + FRAME_MAC_SIZE)
+
+    const header = new Uint8Array(16)
+    header[0] = frameSize >>> 16
+    header[1] = (frameSize >>> 8) & 0xff
+    header[2] = frameSize & 0xff
+    header.set(HEADER_DATA, 3)
+    const headerCt = this.egressAes.update(header)
+    out.set(headerCt, 0)
+    out.set(this.headerMac(this.egressMac, headerCt), 16)
+
+    // Build the padded plaintext in place, encrypt it, then copy the ciphertext back.
+    const body = out.subarray(FRAME_HEADER_SIZE, FRAME_HEADER_SIZE + padded)
+    body.set(ptype, 0)
+    body.set(payload, ptype.length)
+    const bodyCt = this.egressAes.update(body)
+    body.set(bodyCt)
+    out.set(this.frameMac(this.egressMac, bodyCt), FRAME_HEADER_SIZE + padded)
+    return out
+  }
+
+  private failRead(error: DecodeError): never {
+    this.read = { kind: 'failed', error }
+    throw error
+  }
+
+  /**
+   * Check and decrypt a 32-byte frame header (MAC verified before decryption). Returns the frame
+   * size and the number of body bytes to read next. Throws {@link FrameMacError} or `DecodeError`.
+   */
+  decodeHeader(header: Uint8Array): FrameHeader {
+    if (this.read.kind === 'failed') throw this.read.error
+    if (this.read.kind !== 'header') throw new Error('decodeHeader called while a body is expected')
+    if (header.length !== FRAME_HEADER_SIZE)
+      this.failRead(
+        new DecodeError('rlpx-frame', `header must be ${FRAME_HEADER_SIZE} bytes, got ${header.length}`),
+      )
+    const headerCt = header.subarray(0, 16)
+    const want = this.headerMac(this.ingressMac, headerCt)
+    if (!timingSafeEqualBytes(want, header.subarray(16, 32))) this.failRead(new FrameMacError('header'))
+    const plain = this.ingressAes.update(headerCt)
+    // The header-data (bytes 3..16) is ignored, as go-ethereum does.
+    const frameSize = (plain[0]! << 16) | (plain[1]! << 8) | plain[2]!
+    if (frameSize === 0) this.failRead(new DecodeError('rlpx-frame', 'frame size 0'))
+    const bodyLength = frameBodyLength(frameSize)
+    this.read = { kind: 'body', frameSize, bodyLength }
+    return { frameSize, bodyLength }
+  }
+
+  /**
+   * Check and decrypt a frame body (padded ciphertext plus frame MAC: exactly the `bodyLength`
+   * the header announced). Returns the code and the payload. Throws `FrameMacError`/`DecodeError`.
+   */
+  decodeBody(body: Uint8Array): FrameMessage {
+    const r = this.read
+    if (r.kind === 'failed') throw r.error
+    if (r.kind !== 'body') throw new Error('decodeBody called before decodeHeader')
+    if (body.length !== r.bodyLength)
+      this.failRead(new DecodeError('rlpx-frame', `body must be ${r.bodyLength} bytes, got ${body.length}`))
+    const split = r.bodyLength - FRAME_MAC_SIZE
+    const bodyCt = body.subarray(0, split)
+    const want = this.frameMac(this.ingressMac, bodyCt)
+    if (!timingSafeEqualBytes(want, body.subarray(split))) this.failRead(new FrameMacError('frame'))
+    const frame = this.ingressAes.update(bodyCt).subarray(0, r.frameSize)
+    let code: { code: number; length: number }
+    try {
+      code = decodeMsgCode(frame)
+    } catch (err) {
+      this.failRead(err as DecodeError)
+    }
+    this.read = { kind: 'header' }
+    return { code: code.code, payload: frame.subarray(code.length) }
+  }
+
+  /**
+   * Decode one complete frame at the start of `bytes` (header and body together) and return the
+   * message and the number of bytes consumed. A truncated frame is a `DecodeError`. For tests and
+   * tools; connections use {@link decodeHeader} and {@link decodeBody}.
+   */
+  decodeFrame(bytes: Uint8Array): FrameMessage & { consumed: number } {
+    const h = this.decodeHeader(bytes.subarray(0, FRAME_HEADER_SIZE))
+    const end = FRAME_HEADER_SIZE + h.bodyLength
+    if (bytes.length < end) this.failRead(new DecodeError('rlpx-frame', 'truncated frame'))
+    const m = this.decodeBody(bytes.subarray(FRAME_HEADER_SIZE, end))
+    return { ...m, consumed: end }
+  }
+}

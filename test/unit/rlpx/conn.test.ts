@@ -1,0 +1,444 @@
+import assert from 'node:assert/strict'
+import type { Duplex } from 'node:stream'
+import { describe, it } from 'node:test'
+import fc from 'fast-check'
+import { publicKeyFromPrivate } from '../../../src/crypto/index.js'
+import { ConnectionClosedError, RLPxConn, type RLPxConnConfig } from '../../../src/rlpx/conn.js'
+import { duplexPair } from '../../../src/rlpx/duplex-pair.js'
+import { FrameCodec, FrameMacError } from '../../../src/rlpx/frame.js'
+import { ACK_LEGACY_SIZE, InitiatorHandshake, readHandshakePacket } from '../../../src/rlpx/handshake.js'
+import { jsSnappy } from '../../../src/rlpx/snappy.js'
+import {
+  AbortError,
+  concatBytes,
+  DecodeError,
+  HandshakeError,
+  SimulatedClock,
+  seededRandom,
+  TimeoutError,
+} from '../../../src/util/index.js'
+
+const rand = seededRandom(42)
+const privA = rand.bytes(32)
+const privB = rand.bytes(32)
+const pubA = publicKeyFromPrivate(privA)
+const pubB = publicKeyFromPrivate(privB)
+
+/** Let in-memory stream events (nextTick / setImmediate) run. */
+async function settle(rounds = 5): Promise<void> {
+  for (let i = 0; i < rounds; i++) await new Promise((r) => setImmediate(r))
+}
+
+/** Two connected RLPxConns after a completed handshake. */
+async function connectedPair(
+  opts: {
+    legacy?: boolean
+    config?: Partial<RLPxConnConfig>
+    highWaterMark?: number
+    clock?: SimulatedClock
+  } = {},
+) {
+  const [sa, sb] = duplexPair(opts.highWaterMark !== undefined ? { highWaterMark: opts.highWaterMark } : {})
+  const clock = opts.clock ?? new SimulatedClock(0)
+  const a = new RLPxConn(sa, { clock, random: seededRandom(1) }, opts.config)
+  const b = new RLPxConn(sb, { clock, random: seededRandom(2) }, opts.config)
+  const [ka, kb] = await Promise.all([
+    a.handshake({ privateKey: privA, remotePublicKey: pubB, legacy: opts.legacy ?? false }),
+    b.handshake({ privateKey: privB }),
+  ])
+  assert.deepEqual(ka, pubB)
+  assert.deepEqual(kb, pubA)
+  return { a, b, sa, sb, clock }
+}
+
+/** Exact reads over a raw duplex end, for hand-driven peers. */
+function rawReader(sock: Duplex): (n: number) => Promise<Uint8Array> {
+  let buf: Uint8Array = new Uint8Array(0)
+  let want: { n: number; resolve: (b: Uint8Array) => void } | undefined
+  const flush = (): void => {
+    if (want && buf.length >= want.n) {
+      const w = want
+      want = undefined
+      const out = buf.slice(0, w.n)
+      buf = buf.slice(w.n)
+      w.resolve(out)
+    }
+  }
+  sock.on('data', (c: Uint8Array) => {
+    buf = concatBytes(buf, c)
+    flush()
+  })
+  return (n) =>
+    new Promise((resolve) => {
+      want = { n, resolve }
+      flush()
+    })
+}
+
+/** A hand-driven initiator: handshake with the pure functions, then raw frames. */
+async function rawInitiator(sock: Duplex): Promise<FrameCodec> {
+  const read = rawReader(sock)
+  const hs = new InitiatorHandshake({ privateKey: privA, remotePublicKey: pubB, random: seededRandom(9) })
+  sock.write(hs.makeAuth())
+  const { secrets } = await readHandshakePacket(read, ACK_LEGACY_SIZE, (p, f) => hs.readAck(p, f))
+  return new FrameCodec(secrets)
+}
+
+function closedOf(sock: Duplex): Promise<void> {
+  return new Promise((resolve) => {
+    if (sock.destroyed) resolve()
+    else sock.once('close', () => resolve())
+  })
+}
+
+describe('RLPxConn: handshake and messages', () => {
+  for (const legacy of [false, true]) {
+    it(`exchanges messages both ways after a ${legacy ? 'legacy' : 'EIP-8'} handshake`, async () => {
+      const { a, b } = await connectedPair({ legacy })
+      assert.equal(a.status, 'open')
+      assert.deepEqual(b.remotePublicKey, pubA)
+      const big = rand.bytes(1 << 20)
+      const msgs: [number, Uint8Array][] = [
+        [0, Uint8Array.of(0xc0)],
+        [0x10, new Uint8Array(0)],
+        [0x7f, rand.bytes(100)],
+        [0x1234, big],
+      ]
+      const writes = Promise.all(msgs.map(([c, p]) => a.writeMsg(c, p)))
+      for (const [c, p] of msgs) {
+        const m = await b.readMsg()
+        assert.equal(m.code, c)
+        assert.deepEqual(m.payload, p)
+        assert.equal(m.size, p.length)
+      }
+      assert.deepEqual(
+        await writes,
+        msgs.map(([, p]) => p.length),
+      )
+      await b.writeMsg(3, Uint8Array.of(0xc0))
+      const back = await a.readMsg()
+      assert.equal(back.code, 3)
+      a.close()
+      b.close()
+    })
+  }
+
+  it('compresses with snappy once switched on (Ping is 01 00 c0 on the wire)', async () => {
+    const { a, b } = await connectedPair()
+    a.setSnappy(true)
+    b.setSnappy(true)
+    assert.equal(await a.writeMsg(2, Uint8Array.of(0xc0)), 3)
+    const ping = await b.readMsg()
+    assert.deepEqual(ping, { code: 2, payload: Uint8Array.of(0xc0), size: 3 })
+    const zeros = new Uint8Array(100_000)
+    const wire = await b.writeMsg(0x20, zeros)
+    assert.ok(wire < 10_000)
+    const m = await a.readMsg()
+    assert.equal(m.size, wire)
+    assert.deepEqual(m.payload, zeros)
+    a.close()
+    b.close()
+  })
+
+  it('works with the JS snappy fallback on one side', async () => {
+    const [sa, sb] = duplexPair()
+    const clock = new SimulatedClock(0)
+    const a = new RLPxConn(sa, { clock, snappy: jsSnappy() })
+    const b = new RLPxConn(sb, { clock })
+    await Promise.all([
+      a.handshake({ privateKey: privA, remotePublicKey: pubB }),
+      b.handshake({ privateKey: privB }),
+    ])
+    a.setSnappy(true)
+    b.setSnappy(true)
+    const p = rand.bytes(5000)
+    await a.writeMsg(0x11, concatBytes(p, p, p))
+    assert.deepEqual((await b.readMsg()).payload, concatBytes(p, p, p))
+    await b.writeMsg(0x12, concatBytes(p, p))
+    assert.deepEqual((await a.readMsg()).payload, concatBytes(p, p))
+    a.close()
+    b.close()
+  })
+
+  it('keeps writes in call order under concurrency', async () => {
+    const { a, b } = await connectedPair({ highWaterMark: 4096 })
+    const n = 60
+    const writes = Array.from({ length: n }, (_, i) =>
+      a.writeMsg(0x10 + (i % 50), new Uint8Array(i * 97).fill(i)),
+    )
+    for (let i = 0; i < n; i++) {
+      const m = await b.readMsg()
+      assert.equal(m.code, 0x10 + (i % 50))
+      assert.equal(m.payload.length, i * 97)
+      assert.ok(m.payload.every((x) => x === (i & 0xff)))
+    }
+    await Promise.all(writes)
+    a.close()
+    b.close()
+  })
+
+  it('refuses a concurrent readMsg without closing', async () => {
+    const { a, b } = await connectedPair()
+    const first = b.readMsg()
+    await assert.rejects(b.readMsg(), /another read/)
+    assert.equal(b.status, 'open')
+    await a.writeMsg(1, Uint8Array.of(0xc1, 0x02))
+    assert.equal((await first).code, 1)
+    a.close()
+    b.close()
+  })
+
+  it('an over-limit payload is a RangeError and leaves the connection open', async () => {
+    const { a, b } = await connectedPair()
+    await assert.rejects(a.writeMsg(1, new Uint8Array(0xffffff)), RangeError)
+    assert.equal(a.status, 'open')
+    await a.writeMsg(1, Uint8Array.of(0xc0))
+    assert.equal((await b.readMsg()).code, 1)
+    a.close()
+    b.close()
+  })
+})
+
+describe('RLPxConn: backpressure and limits', () => {
+  it('writes wait for drain until the peer reads', async () => {
+    const { a, b } = await connectedPair({
+      highWaterMark: 16 * 1024,
+      config: { readHighWaterMark: 16 * 1024 },
+    })
+    let done = 0
+    const n = 40
+    const writes = Array.from({ length: n }, () =>
+      a.writeMsg(0x10, new Uint8Array(64 * 1024)).then(() => done++),
+    )
+    await settle(20)
+    // The peer does not read: only the first frames can leave; the rest wait for 'drain'.
+    assert.ok(done < 5, `only a few writes complete without a reader, got ${done}`)
+    for (let i = 0; i < n; i++) assert.equal((await b.readMsg()).payload.length, 64 * 1024)
+    await Promise.all(writes)
+    assert.equal(done, n)
+    a.close()
+    b.close()
+  })
+
+  it('rejects an over-limit frame from its header, before its body arrives, and closes', async () => {
+    const [sa, sb] = duplexPair()
+    const clock = new SimulatedClock(0)
+    const b = new RLPxConn(sb, { clock }, { maxFrameSize: 1024 })
+    const [codec] = await Promise.all([rawInitiator(sa), b.handshake({ privateKey: privB })])
+    const frame = codec.encodeFrame(0x10, new Uint8Array(100_000))
+    const read = b.readMsg()
+    sa.write(frame.subarray(0, 32)) // the header only: the body is never sent
+    await assert.rejects(
+      read,
+      (e: unknown) => e instanceof DecodeError && /exceeds the limit of 1024/.test(e.message),
+    )
+    assert.equal(b.status, 'closed')
+    await closedOf(sa)
+  })
+
+  it('rejects a snappy message declaring more than the limit, before decompressing', async () => {
+    const [sa, sb] = duplexPair()
+    const b = new RLPxConn(sb, { clock: new SimulatedClock(0) }, { maxMessageSize: 1000 })
+    const [codec] = await Promise.all([rawInitiator(sa), b.handshake({ privateKey: privB })])
+    b.setSnappy(true)
+    // 7 bytes claiming 16 MiB - 1, then a well-formed message claiming 1001 bytes
+    sa.write(codec.encodeFrame(0x10, Uint8Array.of(0xff, 0xff, 0xff, 0x07, 0, 0, 0)))
+    await assert.rejects(b.readMsg(), (e: unknown) => e instanceof DecodeError && e.what === 'snappy')
+    assert.equal(b.status, 'closed')
+  })
+
+  it('a bad frame MAC closes the connection with FrameMacError', async () => {
+    const [sa, sb] = duplexPair()
+    const b = new RLPxConn(sb, { clock: new SimulatedClock(0) })
+    const [codec] = await Promise.all([rawInitiator(sa), b.handshake({ privateKey: privB })])
+    const f = codec.encodeFrame(0x10, new Uint8Array(40))
+    f[f.length - 1] = f[f.length - 1]! ^ 1
+    sa.write(f)
+    await assert.rejects(b.readMsg(), FrameMacError)
+    assert.equal(b.status, 'closed')
+    await closedOf(sa)
+    await assert.rejects(b.readMsg(), ConnectionClosedError)
+    await assert.rejects(b.writeMsg(1, new Uint8Array(0)), ConnectionClosedError)
+  })
+})
+
+describe('RLPxConn: deadlines, aborts and closing', () => {
+  it('times out an idle read after 30 s and closes', async () => {
+    const clock = new SimulatedClock(0)
+    const { a, b } = await connectedPair({ clock })
+    const r = b.readMsg()
+    await clock.advance(29_999)
+    assert.equal(b.status, 'open')
+    await clock.advance(1)
+    await assert.rejects(r, (e: unknown) => e instanceof TimeoutError && e.timeoutMs === 30_000)
+    assert.equal(b.status, 'closed')
+    await assert.rejects(a.readMsg(), ConnectionClosedError)
+    assert.equal(clock.pendingTimers, 0)
+  })
+
+  it('times out a write stuck on backpressure after 20 s', async () => {
+    const clock = new SimulatedClock(0)
+    const { a } = await connectedPair({ clock, highWaterMark: 1024, config: { readHighWaterMark: 1024 } })
+    // The first frame fits in the peer's buffers; the second cannot leave until the peer reads.
+    const w1 = a.writeMsg(0x10, new Uint8Array(200_000))
+    const w2 = a.writeMsg(0x10, new Uint8Array(200_000))
+    await settle()
+    await w1
+    await clock.advance(19_999)
+    assert.equal(a.status, 'open')
+    await clock.advance(1)
+    await assert.rejects(w2, (e: unknown) => e instanceof TimeoutError && e.timeoutMs === 20_000)
+    assert.equal(a.status, 'closed')
+  })
+
+  it('times out a handshake nobody answers after 5 s (HandshakeError, cause TimeoutError)', async () => {
+    const clock = new SimulatedClock(0)
+    const [, sb] = duplexPair()
+    const b = new RLPxConn(sb, { clock })
+    const h = b.handshake({ privateKey: privB })
+    await clock.advance(5_000)
+    await assert.rejects(
+      h,
+      (e: unknown) => e instanceof HandshakeError && e.stage === 'enc' && e.cause instanceof TimeoutError,
+    )
+    assert.equal(b.status, 'closed')
+    assert.equal(sb.destroyed, true)
+  })
+
+  it('fails both handshakes when the initiator has the wrong key for the recipient', async () => {
+    const [sa, sb] = duplexPair()
+    const clock = new SimulatedClock(0)
+    const a = new RLPxConn(sa, { clock })
+    const b = new RLPxConn(sb, { clock })
+    const ha = a.handshake({ privateKey: privA, remotePublicKey: pubA })
+    const hb = b.handshake({ privateKey: privB })
+    await assert.rejects(hb, (e: unknown) => e instanceof HandshakeError && e.cause instanceof DecodeError)
+    await assert.rejects(
+      ha,
+      (e: unknown) => e instanceof HandshakeError && e.cause instanceof ConnectionClosedError,
+    )
+  })
+
+  it('a recipient that refuses legacy packets does not accept a legacy auth', async () => {
+    const clock = new SimulatedClock(0)
+    const [sa, sb] = duplexPair()
+    const a = new RLPxConn(sa, { clock })
+    const b = new RLPxConn(sb, { clock }, { allowLegacyHandshake: false })
+    const ha = a.handshake({ privateKey: privA, remotePublicKey: pubB, legacy: true })
+    const hb = b.handshake({ privateKey: privB })
+    await clock.advance(5_000)
+    await assert.rejects(hb, HandshakeError)
+    await assert.rejects(ha, HandshakeError)
+  })
+
+  it('aborts a read through its signal', async () => {
+    const { a, b } = await connectedPair()
+    const ac = new AbortController()
+    const r = b.readMsg({ signal: ac.signal })
+    ac.abort()
+    await assert.rejects(r, AbortError)
+    assert.equal(b.status, 'closed')
+    a.close()
+  })
+
+  it('aborts a handshake through its signal (AbortError, not wrapped)', async () => {
+    const [, sb] = duplexPair()
+    const b = new RLPxConn(sb, { clock: new SimulatedClock(0) })
+    const ac = new AbortController()
+    const h = b.handshake({ privateKey: privB, signal: ac.signal })
+    ac.abort()
+    await assert.rejects(h, AbortError)
+  })
+
+  it('frames sent before the peer closed can still be read, then ConnectionClosedError', async () => {
+    const { a, b } = await connectedPair()
+    await a.writeMsg(1, Uint8Array.of(0xc1, 0x08)) // a Disconnect
+    await a.closeGracefully()
+    assert.equal(a.status, 'closed')
+    await settle()
+    assert.equal(b.status, 'closed')
+    const m = await b.readMsg()
+    assert.deepEqual(m, { code: 1, payload: Uint8Array.of(0xc1, 0x08), size: 2 })
+    await assert.rejects(b.readMsg(), ConnectionClosedError)
+    await assert.rejects(b.writeMsg(2, Uint8Array.of(0xc0)), ConnectionClosedError)
+  })
+
+  it('a peer closing mid-frame fails the read', async () => {
+    const [sa, sb] = duplexPair()
+    const b = new RLPxConn(sb, { clock: new SimulatedClock(0) })
+    const [codec] = await Promise.all([rawInitiator(sa), b.handshake({ privateKey: privB })])
+    const f = codec.encodeFrame(0x10, new Uint8Array(100))
+    sa.write(f.subarray(0, 50))
+    sa.end()
+    await assert.rejects(b.readMsg(), ConnectionClosedError)
+  })
+
+  it('close() is idempotent and fails later calls', async () => {
+    const { a, b } = await connectedPair()
+    a.close()
+    a.close()
+    await assert.rejects(a.writeMsg(1, new Uint8Array(0)), ConnectionClosedError)
+    await assert.rejects(a.handshake({ privateKey: privA }), HandshakeError)
+    await settle()
+    assert.equal(b.status, 'closed')
+  })
+})
+
+describe('RLPxConn: graceful close', () => {
+  it('closeGracefully is bounded by its timeout even when a write is stuck', async () => {
+    const clock = new SimulatedClock(0)
+    const { a } = await connectedPair({ clock, highWaterMark: 1024, config: { readHighWaterMark: 1024 } })
+    void a.writeMsg(0x10, new Uint8Array(200_000)).catch(() => {})
+    const stuck = a.writeMsg(0x10, new Uint8Array(200_000))
+    stuck.catch(() => {})
+    await settle()
+    let closed = false
+    const c = a.closeGracefully(1_000).then(() => {
+      closed = true
+    })
+    await clock.advance(999)
+    assert.equal(closed, false)
+    await clock.advance(1)
+    await c
+    assert.equal(a.status, 'closed')
+    await assert.rejects(stuck, ConnectionClosedError)
+  })
+})
+
+describe('RLPxConn: hostile bytes (property)', () => {
+  it('garbage instead of an auth only ever fails the handshake with HandshakeError', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.uint8Array({ maxLength: 3000 }), async (garbage) => {
+        const clock = new SimulatedClock(0)
+        const [sa, sb] = duplexPair({ highWaterMark: 1 << 16 })
+        const b = new RLPxConn(sb, { clock })
+        const h = b.handshake({ privateKey: privB })
+        h.catch(() => {})
+        sa.write(garbage)
+        await settle(2)
+        await clock.advance(5_000)
+        await assert.rejects(h, (e: unknown) => e instanceof HandshakeError && e.stage === 'enc')
+        assert.equal(b.status, 'closed')
+      }),
+      { numRuns: 40 },
+    )
+  })
+  it('garbage after the handshake only ever fails a read with a typed error and closes', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.uint8Array({ maxLength: 2000 }), async (garbage) => {
+        const clock = new SimulatedClock(0)
+        const [sa, sb] = duplexPair()
+        const b = new RLPxConn(sb, { clock })
+        await Promise.all([rawInitiator(sa), b.handshake({ privateKey: privB })])
+        const r = b.readMsg()
+        r.catch(() => {})
+        sa.write(garbage)
+        await settle(2)
+        await clock.advance(30_000)
+        await assert.rejects(r, (e: unknown) => e instanceof DecodeError || e instanceof TimeoutError)
+        assert.equal(b.status, 'closed')
+      }),
+      { numRuns: 40 },
+    )
+  })
+})
