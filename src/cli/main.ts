@@ -9,7 +9,9 @@ import { Command, CommanderError } from 'commander'
 import { getNativeSecp256k1Error, getSecp256k1Backend } from '../crypto/index.js'
 import { registerEnr } from './enr.js'
 import { registerKey } from './key.js'
+import { registerNat } from './nat.js'
 import { CliError, EXIT } from './output.js'
+import { registerRlpx } from './rlpx.js'
 
 function packageVersion(): string {
   try {
@@ -43,6 +45,8 @@ export function buildProgram(): Command {
   const json = (): boolean => program.opts<{ json?: boolean }>().json === true
   registerKey(program, json)
   registerEnr(program, json)
+  registerNat(program, json)
+  registerRlpx(program, json)
   return program
 }
 

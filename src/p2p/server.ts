@@ -718,6 +718,3 @@ export class Server {
     this.log.info('server stopped')
   }
 }
-
-/** Hook for protocols: nothing here; kept so `Protocol` users import from one place. */
-export type { Protocol }

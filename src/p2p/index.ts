@@ -1,0 +1,12 @@
+/** devp2p/p2p: the server, peers, protocols, messages, dial scheduler and connection setup. */
+export * from './config.js'
+export * from './dial.js'
+export * from './hello.js'
+export * from './metrics.js'
+export * from './msg.js'
+export * from './peer.js'
+export * from './peer-error.js'
+export * from './protocol.js'
+export * from './server.js'
+export * from './tcp.js'
+export * from './transport.js'
