@@ -5,7 +5,7 @@
  * up after too many failed refreshes, and delete it on stop. All timings are injectable; time runs
  * on the given {@link Clock}. Also {@link shouldMapPort}, the rule for which listeners get one.
  */
-import { ipEqual, isLoopback, isPrivate, tryParseIP } from '../netutil/index.js'
+import { ipEqual, isLoopback, tryParseIP } from '../netutil/index.js'
 import { withTimeout } from '../util/abort.js'
 import { assertInt, assertPort, assertString } from '../util/assert.js'
 import { type Clock, systemClock } from '../util/clock.js'
@@ -83,14 +83,16 @@ export interface PortMapping {
 }
 
 /**
- * Whether a listener bound to `ip` should get a port mapping: not for loopback or private
- * addresses (geth maps only when the bound IP is neither); yes for the unspecified address
- * (`0.0.0.0`, `::`) and public ones. Unparseable text gives false.
+ * Whether a listener bound to `ip` should get a port mapping: every address but loopback (and
+ * unparseable text). The unspecified address (`0.0.0.0`, `::`) and LAN addresses are mapped:
+ * a node bound to its LAN address behind a router is the case NAT traversal exists for. (geth
+ * also skips private addresses; we follow the project's rule, "only for listeners not bound to
+ * loopback", and say so in docs/LIMITS.md.)
  */
 export function shouldMapPort(ip: Uint8Array | string): boolean {
   const b = typeof ip === 'string' ? tryParseIP(ip) : ip
   if (!b || (b.length !== 4 && b.length !== 16)) return false
-  return !isLoopback(b) && !isPrivate(b)
+  return !isLoopback(b)
 }
 
 function sameIP(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {

@@ -8,6 +8,7 @@
 import type { Server as NetServer, Socket } from 'node:net'
 import { publicKeyFromPrivate } from '../crypto/index.js'
 import { LocalNode, Node, NodeDB, nodeIdFromPublicKey } from '../enode/index.js'
+import type { Nat } from '../nat/index.js'
 import { isLAN, tryParseIP } from '../netutil/index.js'
 import {
   type Clock,
@@ -23,6 +24,7 @@ import { maxDialedConns, maxInboundConns, resolveServerConfig, type ServerConfig
 import { type DialKind, DialScheduler } from './dial.js'
 import { BASE_PROTOCOL_VERSION, BaseMsg, encodeDisconnect, type Hello } from './hello.js'
 import { M, MetricsRegistry } from './metrics.js'
+import { type ServerNat, type ServerNatTimings, startServerNat } from './nat.js'
 import { Peer, type PeerEnd, type PeerMsgEvent } from './peer.js'
 import { DisconnectError, DiscReason, discReasonName, dispositionOf } from './peer-error.js'
 import { capString, capsOf, matchProtocols, type Protocol } from './protocol.js'
@@ -68,7 +70,11 @@ export interface ServerServices {
   readonly startDiscovery?: (init: DiscoveryInit) => Promise<Discovery>
   /** Extra dial candidates (protocols' iterators). */
   readonly dialCandidates?: readonly AsyncIterable<Node>[]
-  /** Called once started, e.g. to start NAT port mapping; its result is called on stop. */
+  /** NAT traversal: external IP and port mappings for the listener and discovery (see nat.ts). */
+  readonly nat?: Nat
+  /** NAT loop timings (tests scale them down). */
+  readonly natTimings?: ServerNatTimings
+  /** Called once started; its result is called on stop. */
   readonly onStarted?: (srv: Server) => (() => void | Promise<void>) | undefined
 }
 
@@ -186,6 +192,8 @@ export class Server {
   private readonly ac = new AbortController()
   private state: 'running' | 'stopping' | 'stopped' = 'running'
   private onStop: (() => void | Promise<void>) | undefined
+  private natLoop: ServerNat | undefined
+  private discHost = ''
 
   private constructor(config: Readonly<ServerConfig>, services: ServerServices, db: NodeDB, ownsDb: boolean) {
     this.config = config
@@ -223,6 +231,7 @@ export class Server {
     try {
       await srv.startListening()
       await srv.startDiscovery(services)
+      if (services.nat) await srv.startNat(services.nat, services.natTimings)
       srv.startDialing(services)
       srv.onStop = services.onStarted?.(srv)
     } catch (e) {
@@ -257,6 +266,7 @@ export class Server {
       : { host: '0.0.0.0', port: 0 }
     const disc = this.config.discAddr ? splitHostPort(this.config.discAddr) : listen
     const port = disc.port === 0 && !this.config.discAddr ? this.listenPort : disc.port
+    this.discHost = disc.host
     this.discovery = await services.startDiscovery({
       localNode: this.localNode,
       privateKey: this.config.privateKey,
@@ -270,6 +280,24 @@ export class Server {
       logger: this.log.child({ component: 'discv4' }),
     })
     this.localNode.setFallbackUDP(this.discovery.udpPort)
+  }
+
+  private async startNat(nat: Nat, timings: ServerNatTimings | undefined): Promise<void> {
+    const tcpHost = this.config.listenAddr ? splitHostPort(this.config.listenAddr).host : ''
+    this.natLoop = await startServerNat({
+      nat,
+      localNode: this.localNode,
+      ...(this.listener ? { tcp: { host: tcpHost, port: this.listenPort } } : {}),
+      ...(this.discovery ? { udp: { host: this.discHost, port: this.discovery.udpPort } } : {}),
+      clock: this.clock,
+      logger: this.log.child({ component: 'nat' }),
+      ...(timings ? { timings } : {}),
+    })
+  }
+
+  /** The NAT loop, when NAT handling is on. */
+  get nat(): ServerNat | undefined {
+    return this.natLoop
   }
 
   private startDialing(services: ServerServices): void {
@@ -707,6 +735,7 @@ export class Server {
     })
     await Promise.all(ends)
     await Promise.allSettled([...this.pendingSetups])
+    await this.natLoop?.stop()
     try {
       await this.onStop?.()
     } catch (err) {

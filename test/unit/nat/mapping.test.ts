@@ -269,9 +269,9 @@ describe('shouldMapPort', () => {
     ['127.0.0.1', false],
     ['::1', false],
     ['::ffff:127.0.0.1', false],
-    ['192.168.1.2', false],
-    ['10.0.0.1', false],
-    ['fd00::1', false],
+    ['192.168.1.2', true],
+    ['10.0.0.1', true],
+    ['fd00::1', true],
     ['not an ip', false],
   ]
   for (const [ip, want] of table) it(`${ip} → ${want}`, () => assert.equal(shouldMapPort(ip), want))
