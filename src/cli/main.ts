@@ -54,7 +54,8 @@ async function main(argv: string[]): Promise<number> {
   const program = buildProgram()
   try {
     await program.parseAsync(argv)
-    return EXIT.ok
+    // A command may have set a failure code after printing its result.
+    return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok
   } catch (e) {
     if (e instanceof CommanderError) {
       if (

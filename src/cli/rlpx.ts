@@ -102,6 +102,8 @@ export function registerRlpx(program: Command, json: () => boolean): void {
           return
         }
         const err = e as Error
+        if (signal.aborted)
+          throw new CliError(`handshake with ${node.ip}:${node.tcp} timed out after ${timeout} ms`)
         throw new CliError(`handshake with ${node.ip}:${node.tcp} failed: ${err.name}: ${err.message}`)
       }
     })

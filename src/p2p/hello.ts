@@ -19,6 +19,9 @@ export const BASE_PROTOCOL_VERSION = 5
 export const SNAPPY_PROTOCOL_VERSION = 5
 /** Largest Hello accepted (geth's baseProtocolMaxMsgSize, 2 KiB). */
 export const BASE_PROTOCOL_MAX_MSG_SIZE = 2 * 1024
+/** Largest frame accepted while waiting for the Hello: the message limit plus the code byte. */
+export const HELLO_MAX_FRAME_SIZE = BASE_PROTOCOL_MAX_MSG_SIZE + 8
+
 /** Longest client name kept from a Hello (longer ones are truncated on decode). */
 export const MAX_CLIENT_NAME = 1024
 
@@ -136,7 +139,8 @@ export async function exchangeHello(
     const write = t.writeMsg(BaseMsg.Hello, encodeHello(ours), { signal })
     // A failed write shows up as a failed read too; keep it from being unhandled.
     write.catch(() => {})
-    const msg = await t.readMsg({ signal })
+    // The first message must be a Hello (or a Disconnect): never buffer more than a Hello's size.
+    const msg = await t.readMsg({ signal, maxFrameSize: HELLO_MAX_FRAME_SIZE })
     if (msg.code === BaseMsg.Disconnect) throw new DisconnectError(decodeDisconnect(msg.payload), 'remote')
     if (msg.code !== BaseMsg.Hello)
       throw new PeerProtocolError('invalid-msg', `expected Hello, got message code ${msg.code}`)

@@ -229,7 +229,10 @@ export function msgPipe(now: () => number = Date.now): [MsgPipeEnd, MsgPipeEnd] 
 
 /** The minimal transport the base protocol runs on (an RLPx connection, or a pipe in tests). */
 export interface MsgTransport {
-  readMsg(opts?: { signal?: AbortSignal }): Promise<{ code: number; payload: Uint8Array }>
+  readMsg(opts?: {
+    signal?: AbortSignal
+    maxFrameSize?: number
+  }): Promise<{ code: number; payload: Uint8Array }>
   writeMsg(code: number, payload: Uint8Array, opts?: { signal?: AbortSignal }): Promise<void>
   /** Switch snappy compression on (both Hellos have version >= 5). */
   setSnappy(enabled: boolean): void

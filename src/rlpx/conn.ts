@@ -52,6 +52,11 @@ import {
   snappyDecompress,
 } from './snappy.js'
 
+/** Code of the base protocol's Disconnect, the one message read raw when it does not decompress. */
+const DISCONNECT_MSG_CODE = 0x01
+/** Largest uncompressed Disconnect accepted with snappy on (`[reason]` is 2-3 bytes). */
+const MAX_RAW_DISCONNECT_SIZE = 16
+
 /** The connection is closed: by us, by the peer (EOF, reset) or after an earlier failure. */
 export class ConnectionClosedError extends DevP2PError {
   override name = 'ConnectionClosedError' as const
@@ -137,6 +142,11 @@ export interface RLPxMsg {
 /** Options of reads and writes. */
 export interface RLPxIoOptions {
   readonly signal?: AbortSignal
+  /**
+   * Reads only: a lower frame-size limit for this read (e.g. 2 KiB while waiting for a Hello),
+   * checked from the header like the configured one.
+   */
+  readonly maxFrameSize?: number
 }
 
 type ConnState =
@@ -456,16 +466,17 @@ export class RLPxConn {
     if (opts.signal?.aborted) throw abortReason(opts.signal)
     this.reading = true
     const r = this.reader
+    const limit = Math.min(opts.maxFrameSize ?? this.config.maxFrameSize, this.config.maxFrameSize)
     try {
       if (r.length >= FRAME_HEADER_SIZE) {
-        const header = this.readHeader(codec, r.take(FRAME_HEADER_SIZE))
+        const header = this.readHeader(codec, r.take(FRAME_HEADER_SIZE), limit)
         if (r.length >= header.bodyLength) return this.readBody(codec, r.take(header.bodyLength))
         return await this.deadline(this.config.readTimeoutMs, 'RLPx frame read', opts.signal, async () =>
           this.readBody(codec, await r.read(header.bodyLength)),
         )
       }
       return await this.deadline(this.config.readTimeoutMs, 'RLPx frame read', opts.signal, async () => {
-        const header = this.readHeader(codec, await r.read(FRAME_HEADER_SIZE))
+        const header = this.readHeader(codec, await r.read(FRAME_HEADER_SIZE), limit)
         return this.readBody(codec, await r.read(header.bodyLength))
       })
     } catch (err) {
@@ -478,22 +489,29 @@ export class RLPxConn {
   }
 
   /** Check a frame header; the size limit is decided here, before the body is buffered. */
-  private readHeader(codec: FrameCodec, bytes: Uint8Array): FrameHeader {
+  private readHeader(codec: FrameCodec, bytes: Uint8Array, limit: number): FrameHeader {
     const header = codec.decodeHeader(bytes)
-    if (header.frameSize > this.config.maxFrameSize)
-      throw new DecodeError(
-        'rlpx-frame',
-        `frame size ${header.frameSize} exceeds the limit of ${this.config.maxFrameSize}`,
-      )
+    if (header.frameSize > limit)
+      throw new DecodeError('rlpx-frame', `frame size ${header.frameSize} exceeds the limit of ${limit}`)
     return header
   }
 
   private readBody(codec: FrameCodec, bytes: Uint8Array): RLPxMsg {
     const msg = codec.decodeBody(bytes)
     const size = msg.payload.length
-    const payload = this.snappyOn
-      ? snappyDecompress(msg.payload, this.config.maxMessageSize, this.snappyCodec ?? defaultSnappy())
-      : msg.payload
+    if (!this.snappyOn) return { code: msg.code, payload: msg.payload, size }
+    let payload: Uint8Array
+    try {
+      payload = snappyDecompress(msg.payload, this.config.maxMessageSize, this.snappyCodec ?? defaultSnappy())
+    } catch (err) {
+      // @ethereumjs/devp2p (10.x) sends its Disconnect uncompressed even after snappy was
+      // negotiated. A tiny Disconnect that does not decompress is passed on raw so its reason is
+      // not lost (the peer layer decodes Disconnect leniently, never throwing); every other
+      // message that does not decompress stays a DecodeError.
+      if (msg.code === DISCONNECT_MSG_CODE && size <= MAX_RAW_DISCONNECT_SIZE)
+        return { code: msg.code, payload: msg.payload, size }
+      throw err
+    }
     return { code: msg.code, payload, size }
   }
 
