@@ -3,7 +3,7 @@
  * async queue with backpressure, and the public test seams {@link msgPipe} and {@link expectMsg}.
  */
 
-import type { RlpValue } from '../rlp/index.js'
+import type { RlpInput, RlpValue } from '../rlp/index.js'
 import { encode } from '../rlp/index.js'
 import { abortReason, DevP2PError, equalBytes, toHex } from '../util/index.js'
 import { PeerClosedError } from './peer-error.js'
@@ -41,7 +41,7 @@ export interface MsgWriter {
 export interface MsgReadWriter extends MsgReader, MsgWriter {}
 
 /** RLP-encode `value` and write it as message `code` (geth's `p2p.Send`). */
-export function send(w: MsgWriter, code: number, value: RlpValue, opts?: MsgOptions): Promise<void> {
+export function send(w: MsgWriter, code: number, value: RlpInput, opts?: MsgOptions): Promise<void> {
   return w.writeMsg(code, encode(value), opts)
 }
 
