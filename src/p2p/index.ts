@@ -1,6 +1,7 @@
 /** devp2p/p2p: the server, peers, protocols, messages, dial scheduler and connection setup. */
 export * from './config.js'
 export * from './dial.js'
+export * from './discovery.js'
 export * from './hello.js'
 export * from './metrics.js'
 export * from './msg.js'

@@ -22,6 +22,7 @@ import {
 } from '../util/index.js'
 import { maxDialedConns, maxInboundConns, resolveServerConfig, type ServerConfig } from './config.js'
 import { type DialKind, DialScheduler } from './dial.js'
+import { type Discovery, type DiscoveryInit, startDiscv4 } from './discovery.js'
 import { BASE_PROTOCOL_VERSION, BaseMsg, encodeDisconnect, type Hello } from './hello.js'
 import { M, MetricsRegistry } from './metrics.js'
 import { type ServerNat, type ServerNatTimings, startServerNat } from './nat.js'
@@ -31,33 +32,6 @@ import { capString, capsOf, matchProtocols, type Protocol } from './protocol.js'
 import { type Dialer, listenTcp, splitHostPort, tcpDialer } from './tcp.js'
 import { type SetupResult, setupConnection } from './transport.js'
 
-/** Discovery as the server uses it (implemented by discv4). */
-export interface Discovery {
-  /** Random nodes for the dialer; ends when `signal` aborts. */
-  randomNodes(opts: { signal: AbortSignal }): AsyncIterable<Node>
-  /** The newest record of `node` (for static nodes without an endpoint). */
-  resolve(node: Node, opts: { signal: AbortSignal }): Promise<Node | undefined>
-  /** Nodes in the table (for info and views). */
-  tableSize(): number
-  /** The UDP port discovery listens on. */
-  readonly udpPort: number
-  close(): void | Promise<void>
-}
-
-/** What a discovery factory gets from the server. */
-export interface DiscoveryInit {
-  readonly localNode: LocalNode
-  readonly privateKey: Uint8Array
-  readonly db: NodeDB
-  readonly host: string
-  readonly port: number
-  readonly bootnodes: readonly Node[]
-  readonly config: Readonly<ServerConfig>
-  readonly clock: Clock
-  readonly random: RandomSource
-  readonly logger: Logger
-}
-
 /** Services injected into the server, apart from options. */
 export interface ServerServices {
   readonly clock?: Clock
@@ -66,7 +40,7 @@ export interface ServerServices {
   readonly dialer?: Dialer
   /** An open node database; default: opened from `nodeDatabase` (and closed on stop). */
   readonly db?: NodeDB
-  /** Starts discovery; required unless `noDiscovery`. */
+  /** Starts discovery; default: discv4 on the discovery address ({@link startDiscv4}). */
   readonly startDiscovery?: (init: DiscoveryInit) => Promise<Discovery>
   /** Extra dial candidates (protocols' iterators). */
   readonly dialCandidates?: readonly AsyncIterable<Node>[]
@@ -260,14 +234,14 @@ export class Server {
 
   private async startDiscovery(services: ServerServices): Promise<void> {
     if (this.config.noDiscovery) return
-    if (!services.startDiscovery) throw new TypeError('startDiscovery: required unless noDiscovery is set')
+    const start = services.startDiscovery ?? ((init: DiscoveryInit) => startDiscv4(init))
     const listen = this.config.listenAddr
       ? splitHostPort(this.config.listenAddr)
       : { host: '0.0.0.0', port: 0 }
     const disc = this.config.discAddr ? splitHostPort(this.config.discAddr) : listen
     const port = disc.port === 0 && !this.config.discAddr ? this.listenPort : disc.port
     this.discHost = disc.host
-    this.discovery = await services.startDiscovery({
+    this.discovery = await start({
       localNode: this.localNode,
       privateKey: this.config.privateKey,
       db: this.db,
