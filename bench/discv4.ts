@@ -20,8 +20,7 @@ import {
   type PacketHandler,
   Table,
 } from '../src/discv4/index.js'
-import { parseIP } from '../src/netutil/index.js'
-import { type RandomSource, SimulatedClock, seededRandom } from '../src/util/index.js'
+import { parseIP, type RandomSource, SimulatedClock, seededRandom } from '../src/util/index.js'
 import { type BenchOptions, type BenchRow, measure, type Suite } from './harness.js'
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))

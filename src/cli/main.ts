@@ -7,11 +7,14 @@
 import { readFileSync } from 'node:fs'
 import { Command, CommanderError } from 'commander'
 import { getNativeSecp256k1Error, getSecp256k1Backend } from '../crypto/index.js'
+import { registerDiscv4 } from './discv4.js'
 import { registerEnr } from './enr.js'
 import { registerKey } from './key.js'
 import { registerNat } from './nat.js'
+import { registerNode } from './node.js'
 import { CliError, EXIT } from './output.js'
 import { registerRlpx } from './rlpx.js'
+import { registerTestnet } from './testnet.js'
 
 function packageVersion(): string {
   try {
@@ -44,9 +47,12 @@ export function buildProgram(): Command {
     .exitOverride()
   const json = (): boolean => program.opts<{ json?: boolean }>().json === true
   registerKey(program, json)
+  registerDiscv4(program, json)
   registerEnr(program, json)
   registerNat(program, json)
+  registerNode(program, json)
   registerRlpx(program, json)
+  registerTestnet(program, json)
   return program
 }
 

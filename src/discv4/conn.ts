@@ -5,8 +5,7 @@
  * in one process, on a simulated clock, with optional packet loss). The real socket adapter is
  * `listenUdp` in `udp.ts`, the only file here that touches `node:dgram`.
  */
-import { formatIP, tryParseIP, unmapIP } from '../netutil/index.js'
-import { type Clock, type RandomSource, secureRandom, systemClock } from '../util/index.js'
+import { type Clock, normalizeIP, type RandomSource, secureRandom, systemClock } from '../util/index.js'
 
 /** A UDP address with the IP as canonical text (IPv4 dotted, IPv6 RFC 5952, no brackets). */
 export interface UdpAddress {
@@ -33,12 +32,6 @@ export interface PacketConn {
   close(): void
   /** The address this endpoint is bound to. */
   localAddress(): UdpAddress
-}
-
-/** Canonical IP text (IPv4-mapped IPv6 as IPv4), or undefined if `ip` is not an IP address. */
-export function canonicalIp(ip: string): string | undefined {
-  const b = tryParseIP(ip)
-  return b === undefined ? undefined : formatIP(unmapIP(b))
 }
 
 /** Options of {@link createMemoryNetwork}. */
@@ -159,7 +152,7 @@ export function createMemoryNetwork(opts: MemoryNetworkOptions = {}): MemoryNetw
 
   return {
     listen(ip: string, port = 0): PacketConn {
-      const addrIp = canonicalIp(ip)
+      const addrIp = normalizeIP(ip)
       if (addrIp === undefined) throw new RangeError(`memory network: not an IP address: ${ip}`)
       if (!Number.isInteger(port) || port < 0 || port > 65535)
         throw new RangeError(`memory network: bad port ${port}`)
@@ -178,7 +171,7 @@ export function createMemoryNetwork(opts: MemoryNetworkOptions = {}): MemoryNetw
         send(bytes: Uint8Array, toIp: string, toPort: number): void {
           if (closed) return
           sent++
-          const to = canonicalIp(toIp)
+          const to = normalizeIP(toIp)
           const copy = bytes.slice()
           for (const t of taps) t({ from: local, to: { ip: to ?? toIp, port: toPort }, bytes: copy })
           if (to === undefined || (loss > 0 && random.int(1_000_000) < loss * 1_000_000)) {

@@ -27,13 +27,15 @@
 import { setMaxListeners } from 'node:events'
 import { isValidPublicKey, keccak256, publicKeyFromPrivate } from '../crypto/index.js'
 import { LocalNode, Node, type NodeDB, parseNode } from '../enode/index.js'
-import { checkRelayIP, formatIP, isUnspecified, type Netlist, tryParseIP, unmapIP } from '../netutil/index.js'
+import { checkRelayIP, isUnspecified, type Netlist } from '../netutil/index.js'
 import {
   abortReason,
   anySignal,
   type Clock,
   equalBytes,
+  formatIP,
   type Logger,
+  normalizeIP,
   type RandomSource,
   raceAbort,
   secureRandom,
@@ -42,6 +44,8 @@ import {
   TimeoutError,
   type Timer,
   toHex,
+  tryParseIP,
+  unmapIP,
   withTimeout,
 } from '../util/index.js'
 import {
@@ -51,7 +55,7 @@ import {
   Discv4Error,
   resolveDiscv4Config,
 } from './config.js'
-import { canonicalIp, type PacketConn, type UdpAddress } from './conn.js'
+import type { PacketConn, UdpAddress } from './conn.js'
 import { Lookup } from './lookup.js'
 import { type BucketInfo, Table } from './table.js'
 import {
@@ -559,7 +563,7 @@ export class Discv4 {
   #maybeTarget(node: Node): Target | undefined {
     const ep = node.udpEndpoint()
     if (ep === undefined) return undefined
-    const ip = canonicalIp(ep.ip)
+    const ip = normalizeIP(ep.ip)
     const b = ip === undefined ? undefined : tryParseIP(ip)
     if (ip === undefined || b === undefined) return undefined
     const hex = node.idHex
@@ -822,7 +826,7 @@ export class Discv4 {
       this.#stats.droppedRestricted++
       return
     }
-    const ip = canonicalIp(from.ip) ?? from.ip
+    const ip = normalizeIP(from.ip) ?? from.ip
     const t: Target = { id: d.senderId, hex, ip, ipBytes: unmapIP(ipb), port: from.port, key: `${hex}|${ip}` }
     try {
       this.#dispatch(d, t, now)

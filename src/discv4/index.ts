@@ -5,6 +5,7 @@
  */
 export * from './config.js'
 export * from './conn.js'
+export * from './crawl.js'
 export * from './discv4.js'
 export * from './lookup.js'
 export * from './table.js'

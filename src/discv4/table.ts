@@ -22,9 +22,18 @@
 import { compressPublicKey, decompressPublicKey } from '../crypto/index.js'
 import { distCmp, logDistance, Node, type NodeDB } from '../enode/index.js'
 import { ENR } from '../enr/index.js'
-import { DistinctNetSet, isLAN, isUnspecified, type Netlist, tryParseIP, unmapIP } from '../netutil/index.js'
+import { DistinctNetSet, isLAN, isUnspecified, type Netlist } from '../netutil/index.js'
 import { encode, encodeRawList } from '../rlp/index.js'
-import { type Clock, equalBytes, type Logger, type RandomSource, type Timer, toHex } from '../util/index.js'
+import {
+  type Clock,
+  equalBytes,
+  type Logger,
+  type RandomSource,
+  type Timer,
+  toHex,
+  tryParseIP,
+  unmapIP,
+} from '../util/index.js'
 import {
   BUCKET_IP_LIMIT,
   BUCKET_MIN_DISTANCE,

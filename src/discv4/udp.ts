@@ -6,8 +6,8 @@
  */
 import { createSocket, type Socket } from 'node:dgram'
 import { isTemporaryError } from '../netutil/index.js'
-import { AbortError, type Logger, silentLogger } from '../util/index.js'
-import { canonicalIp, type PacketConn, type PacketHandler, type UdpAddress } from './conn.js'
+import { AbortError, type Logger, normalizeIP, silentLogger } from '../util/index.js'
+import type { PacketConn, PacketHandler, UdpAddress } from './conn.js'
 import { MAX_PACKET_SIZE } from './wire.js'
 
 /** Options of {@link listenUdp}. */
@@ -29,7 +29,7 @@ export interface ListenUdpOptions {
  * cannot be bound or `signal` aborts.
  */
 export async function listenUdp(opts: ListenUdpOptions): Promise<PacketConn> {
-  const ip = canonicalIp(opts.host)
+  const ip = normalizeIP(opts.host)
   if (ip === undefined) throw new RangeError(`listenUdp: host must be an IP address, got ${opts.host}`)
   if (!Number.isInteger(opts.port) || opts.port < 0 || opts.port > 65535)
     throw new RangeError(`listenUdp: bad port ${opts.port}`)
@@ -63,13 +63,13 @@ export async function listenUdp(opts: ListenUdpOptions): Promise<PacketConn> {
     })
   })
   const bound = socket.address()
-  const local: UdpAddress = { ip: canonicalIp(bound.address) ?? bound.address, port: bound.port }
+  const local: UdpAddress = { ip: normalizeIP(bound.address) ?? bound.address, port: bound.port }
   let handler: PacketHandler | undefined
   let closed = false
   socket.on('error', (err) => log.debug('socket error', { err }))
   socket.on('message', (msg, rinfo) => {
     if (handler === undefined || msg.length > MAX_PACKET_SIZE) return
-    const from = canonicalIp(rinfo.address)
+    const from = normalizeIP(rinfo.address)
     if (from === undefined) return
     handler(new Uint8Array(msg.buffer, msg.byteOffset, msg.length), { ip: from, port: rinfo.port })
   })

@@ -2,7 +2,6 @@
  * devp2p/enode: `Node` (id, key, endpoint, record), `enode://` URLs, XOR/log distance,
  * `LocalNode` (our own signed record) and the persistent `NodeDB`.
  */
-export type { Endpoint } from './addr.js'
 export * from './distance.js'
 export * from './localnode.js'
 export * from './node.js'

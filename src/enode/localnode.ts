@@ -7,11 +7,11 @@
  */
 import { publicKeyFromPrivate } from '../crypto/index.js'
 import { ENR } from '../enr/index.js'
+import { formatHostPort, isUnspecified, tryParseEndpoint } from '../netutil/index.js'
 import { encode, type RlpInput } from '../rlp/index.js'
-import { type Clock, equalBytes, systemClock, utf8 } from '../util/index.js'
-import { type Endpoint, formatHostPort, ipBytes, isUnspecifiedIp, parseHostPort } from './addr.js'
+import { type Clock, equalBytes, systemClock, tryParseIP, unmapIP, utf8 } from '../util/index.js'
 import { nodeIdFromPublicKey } from './distance.js'
-import { Node } from './node.js'
+import { type Endpoint, Node } from './node.js'
 
 /**
  * Where the local record's sequence number survives restarts. `NodeDB` implements it. The first
@@ -68,9 +68,9 @@ function familyOf(ip: Uint8Array): 4 | 6 {
 }
 
 function parseIpArg(field: string, ip: string): Uint8Array {
-  const b = ipBytes(ip)
+  const b = tryParseIP(ip)
   if (b === undefined) throw new RangeError(`${field}: not an IP address: ${ip}`)
-  return b
+  return unmapIP(b)
 }
 
 /**
@@ -253,9 +253,9 @@ export class LocalNode {
     if (ep.staticIP !== undefined) ip = ep.staticIP
     else {
       const predicted = ep.predictor?.predictEndpoint()
-      const parsed = predicted === undefined ? undefined : parseHostPort(predicted)
+      const parsed = predicted === undefined ? undefined : tryParseEndpoint(predicted)
       if (parsed !== undefined) {
-        ip = ipBytes(parsed.ip)
+        ip = unmapIP(parsed.ip)
         port = parsed.port
       }
     }
@@ -270,7 +270,7 @@ export class LocalNode {
       else this.#setEntry(key, encode(value), false)
     }
     const usable = (ip: Uint8Array | undefined, len: number): Uint8Array | undefined =>
-      ip !== undefined && ip.length === len && !isUnspecifiedIp(ip) ? ip : undefined
+      ip !== undefined && ip.length === len && !isUnspecified(ip) ? ip : undefined
     setOrDelete('ip', usable(e4.ip, 4))
     setOrDelete('ip6', usable(e6.ip, 16))
     setOrDelete('udp', e4.port !== 0 ? e4.port : undefined)

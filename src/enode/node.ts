@@ -3,19 +3,18 @@
  * the preferred endpoint (IP, TCP and UDP ports), an unresolved DNS name when an enode URL gave
  * one, and the signed record it came from, if any.
  */
-import { type ENR, type EnrDecodeOptions, isIPv4MappedAddress } from '../enr/index.js'
-import { DecodeError, toHex } from '../util/index.js'
-import {
-  type Endpoint,
-  formatHostPort,
-  ipBytes,
-  ipText,
-  isMulticastIp,
-  isUnspecifiedIp,
-  localityScore,
-  normalizeIp,
-} from './addr.js'
+import type { ENR, EnrDecodeOptions } from '../enr/index.js'
+import { formatHostPort, isMulticast, isUnspecified, localityScore } from '../netutil/index.js'
+import { DecodeError, formatIP, normalizeIP, toHex, tryParseIP, unmapIP } from '../util/index.js'
 import { nodeIdFromPublicKey } from './distance.js'
+
+/** A UDP or TCP endpoint with the IP as text. */
+export interface Endpoint {
+  /** IPv4 dotted text or IPv6 text (no brackets). */
+  readonly ip: string
+  /** 0-65535. */
+  readonly port: number
+}
 
 /** Endpoint data of {@link Node.fromPublicKey}. */
 export interface NodeEndpoint {
@@ -29,15 +28,7 @@ export interface NodeEndpoint {
   readonly hostname?: string | undefined
 }
 
-interface NodeInit {
-  readonly id: Uint8Array
-  readonly publicKey: Uint8Array
-  readonly ip: string | undefined
-  readonly tcp: number
-  readonly udp: number
-  readonly hostname: string | undefined
-  readonly record: ENR | undefined
-}
+type NodeInit = Pick<Node, 'id' | 'publicKey' | 'ip' | 'tcp' | 'udp' | 'hostname' | 'record'>
 
 function checkPort(field: string, v: number | undefined): number {
   const p = v ?? 0
@@ -52,8 +43,8 @@ function checkPort(field: string, v: number | undefined): number {
  */
 function validRecordIp(b: unknown, len: number): Uint8Array | undefined {
   if (!(b instanceof Uint8Array) || b.length !== len) return undefined
-  const ip = isIPv4MappedAddress(b) ? b.subarray(12) : b
-  return isMulticastIp(ip) ? undefined : ip
+  const ip = unmapIP(b)
+  return isMulticast(ip) ? undefined : ip
 }
 
 /**
@@ -96,7 +87,7 @@ export class Node {
     const id = nodeIdFromPublicKey(publicKey)
     let ip: string | undefined
     if (endpoint.ip !== undefined) {
-      ip = normalizeIp(endpoint.ip)
+      ip = normalizeIP(endpoint.ip)
       if (ip === undefined) throw new RangeError(`ip: not an IP address: ${endpoint.ip}`)
     }
     return new Node({
@@ -142,7 +133,7 @@ export class Node {
     return new Node({
       id: nodeIdFromPublicKey(publicKey),
       publicKey,
-      ip: ip === undefined ? undefined : ipText(ip),
+      ip: ip === undefined ? undefined : formatIP(ip),
       tcp,
       udp,
       hostname: undefined,
@@ -177,8 +168,8 @@ export class Node {
 
   #endpoint(port: number): Endpoint | undefined {
     if (this.ip === undefined || port === 0) return undefined
-    const b = ipBytes(this.ip)
-    if (b === undefined || isUnspecifiedIp(b)) return undefined
+    const b = tryParseIP(this.ip)
+    if (b === undefined || isUnspecified(b)) return undefined
     return { ip: this.ip, port }
   }
 
@@ -197,7 +188,7 @@ export class Node {
 
   /** A copy with `ip` set (e.g. after resolving {@link Node.hostname}); the hostname is kept. */
   withIp(ip: string): Node {
-    const norm = normalizeIp(ip)
+    const norm = normalizeIP(ip)
     if (norm === undefined) throw new RangeError(`ip: not an IP address: ${ip}`)
     return new Node({ ...this.#init(), ip: norm })
   }

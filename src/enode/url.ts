@@ -6,8 +6,7 @@
  */
 import { decompressPublicKey } from '../crypto/index.js'
 import { ENR } from '../enr/index.js'
-import { DecodeError, fromHex } from '../util/index.js'
-import { normalizeIp } from './addr.js'
+import { DecodeError, fromHex, normalizeIP } from '../util/index.js'
 import { Node } from './node.js'
 
 const WHAT = 'enode-url'
@@ -79,7 +78,7 @@ export function parseEnode(url: string): Node {
     host = authority.slice(1, close)
     if (authority[close + 1] !== ':') fail('invalid port')
     portText = authority.slice(close + 2)
-    if (!host.includes(':') || normalizeIp(host) === undefined) fail('invalid IPv6 address in brackets')
+    if (!host.includes(':') || normalizeIP(host) === undefined) fail('invalid IPv6 address in brackets')
   } else {
     const colon = authority.lastIndexOf(':')
     if (colon < 0) fail('invalid port')
@@ -98,7 +97,7 @@ export function parseEnode(url: string): Node {
     if (value !== '') udp = parsePort(value, 'invalid discport in query')
     break
   }
-  const ip = normalizeIp(host)
+  const ip = normalizeIP(host)
   if (ip !== undefined) return Node.fromPublicKey(publicKey, { ip, tcp, udp })
   if (!isHostname(host)) fail(`invalid host ${JSON.stringify(host.slice(0, 64))}`)
   return Node.fromPublicKey(publicKey, { hostname: host, tcp, udp })

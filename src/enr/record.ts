@@ -23,9 +23,18 @@ import {
   type RlpInput,
   type RlpValue,
 } from '../rlp/index.js'
-import { compareBytes, DecodeError, DevP2PError, equalBytes, fromUtf8, utf8 } from '../util/index.js'
+import {
+  compareBytes,
+  DecodeError,
+  DevP2PError,
+  equalBytes,
+  formatIP,
+  fromUtf8,
+  tryParseIP,
+  unmapIP,
+  utf8,
+} from '../util/index.js'
 import { base64UrlDecode, base64UrlEncode } from './base64url.js'
-import { formatIpAddress, isIPv4MappedAddress, parseIpAddress } from './ip.js'
 
 /** Largest encoded record accepted or produced, in bytes (EIP-778). */
 export const ENR_MAX_SIZE = 300
@@ -149,11 +158,6 @@ function checkKnownValue(key: Uint8Array, raw: Uint8Array): void {
         }
       }
   }
-}
-
-function checkPort(field: string, port: number): void {
-  if (!Number.isInteger(port) || port < 0 || port > 65535)
-    throw new RangeError(`enr: ${field} must be an integer port in [0, 65535], got ${port}`)
 }
 
 /**
@@ -352,13 +356,13 @@ export class ENR {
   /** The `ip` entry as dotted text. */
   get ip(): string | undefined {
     const v = this.#value('ip')
-    return v instanceof Uint8Array && v.length === 4 ? formatIpAddress(v) : undefined
+    return v instanceof Uint8Array && v.length === 4 ? formatIP(v) : undefined
   }
 
   /** The `ip6` entry as IPv6 text. */
   get ip6(): string | undefined {
     const v = this.#value('ip6')
-    return v instanceof Uint8Array && v.length === 16 ? formatIpAddress(v) : undefined
+    return v instanceof Uint8Array && v.length === 16 ? formatIP(v) : undefined
   }
 
   /** The `tcp` port. */
@@ -386,35 +390,31 @@ export class ENR {
    * `RangeError` if it is not an IP address.
    */
   setIp(ip: string | Uint8Array): this {
-    let b = typeof ip === 'string' ? parseIpAddress(ip) : ip
+    const b = typeof ip === 'string' ? tryParseIP(ip) : ip
     if (!(b instanceof Uint8Array) || (b.length !== 4 && b.length !== 16))
       throw new RangeError(`enr: not an IP address: ${typeof ip === 'string' ? ip : `${b?.length} bytes`}`)
-    if (isIPv4MappedAddress(b)) b = b.subarray(12)
-    return this.set(b.length === 4 ? 'ip' : 'ip6', b.slice())
+    const v = unmapIP(b)
+    return this.set(v.length === 4 ? 'ip' : 'ip6', v.slice())
   }
 
   /** Set the `tcp` port. */
   setTcp(port: number): this {
-    checkPort('tcp', port)
-    return this.set('tcp', port)
+    return this.#setPort('tcp', port)
   }
 
   /** Set the `udp` port. */
   setUdp(port: number): this {
-    checkPort('udp', port)
-    return this.set('udp', port)
+    return this.#setPort('udp', port)
   }
 
   /** Set the `tcp6` port. */
   setTcp6(port: number): this {
-    checkPort('tcp6', port)
-    return this.set('tcp6', port)
+    return this.#setPort('tcp6', port)
   }
 
   /** Set the `udp6` port. */
   setUdp6(port: number): this {
-    checkPort('udp6', port)
-    return this.set('udp6', port)
+    return this.#setPort('udp6', port)
   }
 
   #value(key: string): RlpValue | undefined {
@@ -425,6 +425,12 @@ export class ENR {
     } catch {
       return undefined
     }
+  }
+
+  #setPort(key: 'tcp' | 'udp' | 'tcp6' | 'udp6', port: number): this {
+    if (!Number.isInteger(port) || port < 0 || port > 65535)
+      throw new RangeError(`enr: ${key} must be an integer port in [0, 65535], got ${port}`)
+    return this.set(key, port)
   }
 
   #port(key: string): number | undefined {

@@ -2,7 +2,7 @@
  * `extip:<IP>`: a fixed external address, for hosts whose ports are forwarded by hand. Mapping
  * calls succeed without doing anything, as geth's `nat.ExtIP`.
  */
-import { formatIP } from '../netutil/index.js'
+import { formatIP } from '../util/index.js'
 import { checkMappingArgs, type Nat, type NatProtocol } from './nat.js'
 
 /** A NAT that only reports a configured external IP. */

@@ -2,7 +2,8 @@
  * Where the router probably is: the IPv4 default gateways of the Linux routing table
  * (`/proc/net/route`) and, as geth guesses, the `.1` of every private interface subnet. Pure.
  */
-import { formatIP, isPrivate, tryParseIP } from '../netutil/ip.js'
+import { isPrivate } from '../netutil/index.js'
+import { formatIP, tryParseIP } from '../util/index.js'
 import type { LocalInterface } from './nat.js'
 
 /** Refuse to look at routing tables larger than this (a real one is a few KiB). */
@@ -28,7 +29,7 @@ export function parseRouteTable(text: string): string[] {
     const n = Number.parseInt(f[2]!, 16)
     if (n === 0) continue
     // The kernel prints the address as a host-order (little-endian) 32-bit hex number.
-    const gw = `${n & 0xff}.${(n >>> 8) & 0xff}.${(n >>> 16) & 0xff}.${(n >>> 24) & 0xff}`
+    const gw = formatIP(Uint8Array.of(n & 0xff, (n >>> 8) & 0xff, (n >>> 16) & 0xff, (n >>> 24) & 0xff))
     if (!out.includes(gw)) out.push(gw)
   }
   return out

@@ -5,10 +5,11 @@
  * up after too many failed refreshes, and delete it on stop. All timings are injectable; time runs
  * on the given {@link Clock}. Also {@link shouldMapPort}, the rule for which listeners get one.
  */
-import { ipEqual, isLoopback, tryParseIP } from '../netutil/index.js'
+import { ipEqual, isLoopback } from '../netutil/index.js'
 import { withTimeout } from '../util/abort.js'
 import { assertInt, assertPort, assertString } from '../util/assert.js'
 import { type Clock, systemClock } from '../util/clock.js'
+import { tryParseIP } from '../util/index.js'
 import { type Logger, silentLogger } from '../util/logger.js'
 import type { Nat, NatProtocol } from './nat.js'
 

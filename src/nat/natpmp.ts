@@ -4,9 +4,10 @@
  * doubling, result codes as {@link NatPmpError}), and gateway discovery over the guessed
  * gateways (default routes and the `.1` of each private interface subnet).
  */
-import { formatIP, tryParseIP } from '../netutil/index.js'
+
 import { abortReason, withTimeout } from '../util/abort.js'
 import { DecodeError } from '../util/errors.js'
+import { formatIP, tryParseIP } from '../util/index.js'
 import { NatError, NatPmpError, NoRouterError } from './errors.js'
 import { potentialGateways } from './gateway.js'
 import {

@@ -3,8 +3,9 @@
  * `any|auto|on`, `extip:<IP>` (alias `ip:`), `upnp`, `pmp[:<gateway>]` (aliases `natpmp`,
  * `nat-pmp`), `stun[:<host:port>]`. Mechanism names are case-insensitive.
  */
-import { tryParseIP } from '../netutil/index.js'
+
 import { DecodeError } from '../util/errors.js'
+import { tryParseIP } from '../util/index.js'
 import { AutoNat } from './auto.js'
 import { ExtIpNat } from './extip.js'
 import { resolveNatDeps } from './io.js'

@@ -3,8 +3,9 @@
  * the router, read the external IP, and try a short-lived test mapping that is deleted again.
  * Never throws for network failures: they are reported in the result. Bounded in time.
  */
-import { formatIP } from '../netutil/index.js'
+
 import { withTimeout } from '../util/abort.js'
+import { formatIP } from '../util/index.js'
 import { AutoNat } from './auto.js'
 import { resolveNatDeps } from './io.js'
 import type { Nat, NatMechanism, NatProtocol } from './nat.js'

@@ -3,10 +3,11 @@
  * MAPPED-ADDRESS replies, which is what classic `stund` sends), and {@link StunNat}, which asks
  * one configured server or up to three random default servers. Mapping is a no-op, as in geth.
  */
-import { type Endpoint, tryParseIP } from '../netutil/index.js'
+import type { Endpoint } from '../netutil/index.js'
 import { withTimeout } from '../util/abort.js'
 import { equalBytes } from '../util/bytes.js'
 import { DecodeError } from '../util/errors.js'
+import { tryParseIP } from '../util/index.js'
 import { StunError } from './errors.js'
 import {
   checkMappingArgs,

@@ -5,11 +5,12 @@
  * DeletePortMapping), rate-limited per router as geth does. Conflicts (UPnP error 718) move the
  * mapping to a random port; IGD v2 routers pick the port themselves through AddAnyPortMapping.
  */
-import { formatIP, isLAN, tryParseIP } from '../netutil/index.js'
+import { isLAN } from '../netutil/index.js'
 import { abortReason, anySignal, raceAbort, throwIfAborted, withTimeout } from '../util/abort.js'
 import { fromUtf8 } from '../util/bytes.js'
 import type { Timer } from '../util/clock.js'
 import { DecodeError, isAbortError } from '../util/errors.js'
+import { formatIP, tryParseIP } from '../util/index.js'
 import {
   NatError,
   NoRouterError,

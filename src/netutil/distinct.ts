@@ -4,7 +4,8 @@
  * 10 per /24 in the table). Pure.
  */
 import { assertInt } from '../util/assert.js'
-import { formatIP, maskIP, unmapIP } from './ip.js'
+import { formatIP, unmapIP } from '../util/ip.js'
+import { maskIP } from './ip.js'
 
 /** Counts IPs per prefix of `subnet` bits and caps each prefix at `limit` members. */
 export class DistinctNetSet {

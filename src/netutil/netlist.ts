@@ -4,6 +4,7 @@
  * from a peer may be used as a connection target. Pure.
  */
 import { DecodeError, DevP2PError } from '../util/errors.js'
+import { unmapIP } from '../util/ip.js'
 import {
   formatCIDR,
   isLinkLocalUnicast,
@@ -14,7 +15,6 @@ import {
   type Prefix,
   parseCIDR,
   prefixContains,
-  unmapIP,
 } from './ip.js'
 
 /** Upper bound on the number of entries {@link Netlist.parse} accepts (a config value, not peer data). */

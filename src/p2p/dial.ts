@@ -12,7 +12,7 @@
  */
 import { lookup } from 'node:dns/promises'
 import type { Node } from '../enode/index.js'
-import { type Netlist, tryParseIP } from '../netutil/index.js'
+import type { Netlist } from '../netutil/index.js'
 import {
   AbortError,
   anySignal,
@@ -26,6 +26,7 @@ import {
   type Timer,
   timeoutSignal,
   toHex,
+  tryParseIP,
   withTimeout,
 } from '../util/index.js'
 import { DisconnectError, dispositionOf, PeerProtocolError } from './peer-error.js'

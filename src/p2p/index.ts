@@ -1,4 +1,6 @@
 /** devp2p/p2p: the server, peers, protocols, messages, dial scheduler and connection setup. */
+
+export * from './admin.js'
 export * from './config.js'
 export * from './dial.js'
 export * from './discovery.js'

@@ -6,8 +6,7 @@
  */
 import type { LocalNode } from '../enode/index.js'
 import { type Nat, type PortMapping, shouldMapPort, startPortMapping } from '../nat/index.js'
-import { formatIP } from '../netutil/index.js'
-import { type Clock, type Logger, silentLogger, withTimeout } from '../util/index.js'
+import { type Clock, formatIP, type Logger, silentLogger, withTimeout } from '../util/index.js'
 
 /** Timings of the NAT loop (defaults: geth's; see nat/mapping.ts). */
 export interface ServerNatTimings {

@@ -212,6 +212,7 @@ export class Server {
       await srv.stop()
       throw e
     }
+    srv.updatePeerGauges()
     srv.log.info('server started', {
       id: toHex(srv.selfId),
       listen: srv.config.listenAddr,
@@ -701,7 +702,11 @@ export class Server {
     if (this.state !== 'running') return
     this.state = 'stopping'
     this.ac.abort(new DisconnectError(DiscReason.Quitting, 'local'))
-    await new Promise<void>((resolve) => (this.listener ? this.listener.close(() => resolve()) : resolve()))
+    // Stop accepting now; net.Server's close callback fires only once every accepted socket has
+    // closed, so it is awaited after the peers are gone.
+    const listenerClosed = new Promise<void>((resolve) =>
+      this.listener ? this.listener.close(() => resolve()) : resolve(),
+    )
     await this.dial?.stop()
     const ends = this.peers().map((p) => {
       p.peer.disconnect(DiscReason.Quitting)
@@ -709,6 +714,7 @@ export class Server {
     })
     await Promise.all(ends)
     await Promise.allSettled([...this.pendingSetups])
+    await listenerClosed
     await this.natLoop?.stop()
     try {
       await this.onStop?.()

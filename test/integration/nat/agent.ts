@@ -14,7 +14,7 @@ import {
   probeNat,
   startPortMapping,
 } from '../../../src/nat/index.js'
-import { formatIP } from '../../../src/netutil/index.js'
+import { formatIP } from '../../../src/util/index.js'
 
 interface Command {
   op: 'probe' | 'hold' | 'loop' | 'listen' | 'connect'

@@ -10,7 +10,12 @@ after(async () => {
 
 describe('Server with discv4', () => {
   it('nodes find each other through a bootnode and connect over RLPx', async () => {
-    const boot = await Server.start({ privateKey: nodeKey(), listenAddr: '127.0.0.1:0', maxPeers: 0, protocols: [echoProtocol()] })
+    const boot = await Server.start({
+      privateKey: nodeKey(),
+      listenAddr: '127.0.0.1:0',
+      maxPeers: 0,
+      protocols: [echoProtocol()],
+    })
     servers.push(boot)
     const bootNode = boot.self()
     assert.ok(bootNode.udp > 0 && bootNode.ip === '127.0.0.1', bootNode.toEnodeUrl())

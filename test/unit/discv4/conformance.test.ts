@@ -14,8 +14,7 @@ import {
   type MemoryNetwork,
 } from '../../../src/discv4/index.js'
 import { Node } from '../../../src/enode/index.js'
-import { formatIP, parseIP } from '../../../src/netutil/index.js'
-import { concatBytes, SimulatedClock, toHex } from '../../../src/util/index.js'
+import { concatBytes, formatIP, parseIP, SimulatedClock, toHex } from '../../../src/util/index.js'
 import { keys, startNode, TestPeer } from './helpers.js'
 
 const TARGET = { ip: '10.0.0.1', port: 30303 }

@@ -15,8 +15,8 @@ import {
   type WireNode,
 } from '../../../src/discv4/index.js'
 import { Node, NodeDB } from '../../../src/enode/index.js'
-import { Netlist, parseIP } from '../../../src/netutil/index.js'
-import { isAbortError, SimulatedClock, seededRandom, TimeoutError } from '../../../src/util/index.js'
+import { Netlist } from '../../../src/netutil/index.js'
+import { isAbortError, parseIP, SimulatedClock, seededRandom, TimeoutError } from '../../../src/util/index.js'
 import { drive, keys, startNode, TestPeer } from './helpers.js'
 
 const isErr =

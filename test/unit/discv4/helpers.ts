@@ -17,8 +17,7 @@ import {
   type WireNode,
 } from '../../../src/discv4/index.js'
 import { Node } from '../../../src/enode/index.js'
-import { parseIP } from '../../../src/netutil/index.js'
-import { type RandomSource, type SimulatedClock, seededRandom } from '../../../src/util/index.js'
+import { parseIP, type RandomSource, type SimulatedClock, seededRandom } from '../../../src/util/index.js'
 
 /**
  * Advance `clock` in `stepMs` steps until `p` settles (at most `maxMs` of simulated time), then

@@ -17,9 +17,16 @@ import {
   type WireNode,
 } from '../../../src/discv4/index.js'
 import { ENR } from '../../../src/enr/index.js'
-import { formatIP, parseIP } from '../../../src/netutil/index.js'
 import { encode, type RlpValue } from '../../../src/rlp/index.js'
-import { concatBytes, DecodeError, fromHex, seededRandom, toHex } from '../../../src/util/index.js'
+import {
+  concatBytes,
+  DecodeError,
+  formatIP,
+  fromHex,
+  parseIP,
+  seededRandom,
+  toHex,
+} from '../../../src/util/index.js'
 import { loadVectors } from '../../helpers/vectors.js'
 
 interface Ep {

@@ -4,8 +4,7 @@ import { describe, it } from 'node:test'
 import fc from 'fast-check'
 import { generatePrivateKey, publicKeyFromPrivate } from '../../../src/crypto/index.js'
 import { formatEnode, Node, parseEnode, parseNode } from '../../../src/enode/index.js'
-import { formatIpAddress } from '../../../src/enr/index.js'
-import { DecodeError, seededRandom, toHex } from '../../../src/util/index.js'
+import { DecodeError, formatIP, seededRandom, toHex } from '../../../src/util/index.js'
 import { loadVectors } from '../../helpers/vectors.js'
 
 interface UrlCase {
@@ -143,7 +142,7 @@ describe('enode URL properties', () => {
         fc.integer({ min: 0, max: 65535 }),
         fc.integer({ min: 0, max: 65535 }),
         (pub, ip, tcp, udp) => {
-          const n = Node.fromPublicKey(pub, { ip: formatIpAddress(ip), tcp, udp })
+          const n = Node.fromPublicKey(pub, { ip: formatIP(ip), tcp, udp })
           const url = formatEnode(n)
           const back = parseEnode(url)
           assert.deepEqual(back.publicKey, pub)

@@ -9,15 +9,7 @@ import {
   publicKeyFromPrivate,
   setSecp256k1Backend,
 } from '../../../src/crypto/index.js'
-import {
-  base64UrlDecode,
-  base64UrlEncode,
-  ENR,
-  ENR_MAX_SIZE,
-  formatIpAddress,
-  parseEnr,
-  parseIpAddress,
-} from '../../../src/enr/index.js'
+import { base64UrlDecode, base64UrlEncode, ENR, ENR_MAX_SIZE, parseEnr } from '../../../src/enr/index.js'
 import { decode, encode, encodeRawList } from '../../../src/rlp/index.js'
 import { DecodeError, DevP2PError, fromHex, seededRandom, toHex } from '../../../src/util/index.js'
 import { loadVectors } from '../../helpers/vectors.js'
@@ -321,66 +313,6 @@ describe('enr text and base64url', () => {
         assert.ok(!t.includes('='))
         assert.deepEqual(base64UrlDecode(t), b)
       }),
-    )
-  })
-})
-
-describe('ip text', () => {
-  const cases: [string, string, string?][] = [
-    ['127.0.0.1', '7f000001'],
-    ['0.0.0.0', '00000000'],
-    ['255.255.255.255', 'ffffffff'],
-    ['::', '00000000000000000000000000000000'],
-    ['::1', '00000000000000000000000000000001'],
-    ['2001:db8:3c4d:15::abcd:ef12', '20010db83c4d001500000000abcdef12'],
-    ['2001:DB8::0:1', '20010db8000000000000000000000001', '2001:db8::1'],
-    ['1:0:0:2:0:0:0:3', '00010000000000020000000000000003', '1:0:0:2::3'],
-    ['1:0:0:2:2:0:0:3', '00010000000000020002000000000003', '1::2:2:0:0:3'],
-    ['::ffff:10.0.0.1', '00000000000000000000ffff0a000001'],
-    ['::1.2.3.4', '00000000000000000000000001020304', '::102:304'],
-    ['1:2:3:4:5:6:7::', '00010002000300040005000600070000', '1:2:3:4:5:6:7:0'],
-    ['fe80::1:2', 'fe800000000000000000000000010002'],
-  ]
-  for (const [text, hex, canonical] of cases) {
-    it(`${text}`, () => {
-      assert.equal(toHex(parseIpAddress(text)!), hex)
-      assert.equal(formatIpAddress(fromHex(hex)), canonical ?? text)
-    })
-  }
-  for (const bad of [
-    '',
-    '1.2.3',
-    '1.2.3.4.5',
-    '01.2.3.4',
-    '256.1.1.1',
-    '1.2.3.-1',
-    ':::',
-    '1::2::3',
-    '1:2:3:4:5:6:7:8:9',
-    '1:2:3:4:5:6:7:8::',
-    'fe80::1%eth0',
-    '[::1]',
-    '12345::',
-    'g::',
-    '::1.2.3',
-    '1.2.3.4::',
-    ' 1.2.3.4',
-    'localhost',
-  ]) {
-    it(`rejects ${JSON.stringify(bad)}`, () => assert.equal(parseIpAddress(bad), undefined))
-  }
-  it('round-trips random addresses', () => {
-    fc.assert(
-      fc.property(
-        fc.oneof(
-          fc.uint8Array({ minLength: 4, maxLength: 4 }),
-          fc.uint8Array({ minLength: 16, maxLength: 16 }),
-        ),
-        (b) => {
-          assert.deepEqual(parseIpAddress(formatIpAddress(b)), b)
-        },
-      ),
-      { numRuns: 500 },
     )
   })
 })

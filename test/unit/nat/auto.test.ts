@@ -8,8 +8,7 @@ import {
   resolveNatOptions,
   udpExchange,
 } from '../../../src/nat/index.js'
-import { formatIP } from '../../../src/netutil/index.js'
-import { AbortError, SimulatedClock, TimeoutError } from '../../../src/util/index.js'
+import { AbortError, formatIP, SimulatedClock, TimeoutError } from '../../../src/util/index.js'
 import { FakeHttp, FakeUdpNetwork, fakeDeps, settle } from './fakes.js'
 
 const GW = '192.168.1.1'

@@ -7,8 +7,7 @@ import {
   shouldMapPort,
   startPortMapping,
 } from '../../../src/nat/index.js'
-import { formatIP, parseIP } from '../../../src/netutil/index.js'
-import { createMemoryLogger, SimulatedClock } from '../../../src/util/index.js'
+import { createMemoryLogger, formatIP, parseIP, SimulatedClock } from '../../../src/util/index.js'
 
 const MIN = 60_000
 

@@ -13,8 +13,7 @@ import {
   parseRouteTable,
   potentialGateways,
 } from '../../../src/nat/index.js'
-import { formatIP } from '../../../src/netutil/index.js'
-import { DecodeError, SimulatedClock, TimeoutError, toHex } from '../../../src/util/index.js'
+import { DecodeError, formatIP, SimulatedClock, TimeoutError, toHex } from '../../../src/util/index.js'
 import { FakeUdpNetwork, fakeDeps, LAN_INTERFACES, settle } from './fakes.js'
 
 const hex = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s.replace(/\s/g, ''), 'hex'))

@@ -2,8 +2,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
 import { AutoNat, ExtIpNat, PmpNat, parseNat, StunNat } from '../../../src/nat/index.js'
-import { formatIP } from '../../../src/netutil/index.js'
-import { DecodeError } from '../../../src/util/index.js'
+import { DecodeError, formatIP } from '../../../src/util/index.js'
 
 describe('parseNat', () => {
   it('returns undefined for no NAT handling', () => {

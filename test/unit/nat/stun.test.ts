@@ -11,8 +11,8 @@ import {
   stunErrorCode,
   stunMappedAddress,
 } from '../../../src/nat/index.js'
-import { formatEndpoint, formatIP } from '../../../src/netutil/index.js'
-import { DecodeError, SimulatedClock, toHex } from '../../../src/util/index.js'
+import { formatEndpoint } from '../../../src/netutil/index.js'
+import { DecodeError, formatIP, SimulatedClock, toHex } from '../../../src/util/index.js'
 import { FakeUdpNetwork, fakeDeps, settle } from './fakes.js'
 
 const hex = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s.replace(/\s/g, ''), 'hex'))

@@ -11,10 +11,10 @@ import {
   UpnpSoapError,
   upnpFromLocation,
 } from '../../../src/nat/index.js'
-import { formatIP } from '../../../src/netutil/index.js'
 import {
   AbortError,
   DecodeError,
+  formatIP,
   fromUtf8,
   SimulatedClock,
   TimeoutError,

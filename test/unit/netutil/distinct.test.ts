@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
-import { DistinctNetSet, parseIP } from '../../../src/netutil/index.js'
+import { DistinctNetSet } from '../../../src/netutil/index.js'
+import { parseIP } from '../../../src/util/index.js'
 
 const ip = parseIP
 

@@ -7,11 +7,10 @@ import {
   isSpecialNetwork,
   Netlist,
   netlistContains,
-  parseIP,
   RelayIPError,
   relayIPRejectionText,
 } from '../../../src/netutil/index.js'
-import { DecodeError } from '../../../src/util/index.js'
+import { DecodeError, parseIP } from '../../../src/util/index.js'
 
 describe('Netlist', () => {
   it('parses a comma-separated list, ignoring whitespace and empty entries', () => {

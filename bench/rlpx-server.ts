@@ -1,0 +1,156 @@
+/**
+ * Server worker of the `rlpx` benchmark suite, run in its own process by bench/rlpx.ts:
+ *
+ *   node --expose-gc --import tsx bench/rlpx-server.ts --impl=ours|ethereumjs --max-ms=N
+ *
+ * Listens on 127.0.0.1 (ephemeral port) with a fresh identity and accepts RLPx connections with
+ * the chosen implementation: encryption handshake + Hello each way, then, by the mode the client
+ * announced in its Hello name (see bench/rlpx-common.ts), an idle peer or a throughput sink.
+ * It talks to its parent over the IPC channel only (stdout stays clean for `--json`):
+ *
+ *   → {type: 'ready', port, publicKey}                              once listening
+ *   ← {id, cmd: 'stats'}      → {id, established, failed, open, cpuUs}
+ *   ← {id, cmd: 'mark'}       → {id}                                 restart peak-RSS sampling
+ *   ← {id, cmd: 'mem', gc}    → {id, rss, peakRss, heapUsed, external, arrayBuffers}
+ *   ← {id, cmd: 'exit'}                                              exits (cpu profiles written)
+ *
+ * It exits by itself when the parent goes away (IPC disconnect) or after `--max-ms`.
+ */
+import { createServer, type Socket } from 'node:net'
+import { generatePrivateKey, publicKeyFromPrivate } from '../src/crypto/index.js'
+import { setupConnection } from '../src/p2p/transport.js'
+import { systemClock, toHex } from '../src/util/index.js'
+import {
+  ejsPeer,
+  ejsRemoteMode,
+  ejsSink,
+  type Identity,
+  type Impl,
+  modeOfName,
+  ourHello,
+  ourRunIdlePeer,
+  ourSink,
+  SETUP_TIMEOUT_MS,
+} from './rlpx-common.js'
+
+function arg(name: string): string | undefined {
+  const p = `--${name}=`
+  return process.argv.find((a) => a.startsWith(p))?.slice(p.length)
+}
+
+const impl = arg('impl') as Impl
+if (impl !== 'ours' && impl !== 'ethereumjs') throw new Error(`--impl: expected ours or ethereumjs`)
+const maxMs = Number(arg('max-ms') ?? 120_000)
+if (!process.send) throw new Error('rlpx-server must be started with an IPC channel')
+
+const privateKey = generatePrivateKey()
+const id: Identity = { privateKey, publicKey: publicKeyFromPrivate(privateKey) }
+const stats = { established: 0, failed: 0, open: 0 }
+
+function acceptOurs(socket: Socket): void {
+  setupConnection({
+    socket,
+    privateKey,
+    hello: ourHello(id, 'idle'),
+    clock: systemClock,
+    timeoutMs: SETUP_TIMEOUT_MS,
+  }).then(
+    (r) => {
+      stats.established++
+      stats.open++
+      const mode = modeOfName(r.hello.name)
+      let done: Promise<void>
+      if (mode === 'idle') done = ourRunIdlePeer(r, true)
+      else {
+        r.conn.setSnappy(mode === 'tp-snappy')
+        done = ourSink(r.conn)
+      }
+      done
+        .catch(() => {})
+        .finally(() => {
+          stats.open--
+          r.conn.close()
+        })
+    },
+    () => {
+      stats.failed++
+    },
+  )
+}
+
+function acceptEthereumjs(socket: Socket): void {
+  const peer = ejsPeer(socket, id, null, 'idle')
+  let connected = false
+  peer.events.once('connect', () => {
+    connected = true
+    stats.established++
+    stats.open++
+    const mode = ejsRemoteMode(peer)
+    if (mode !== 'idle') ejsSink(peer, mode === 'tp-snappy')
+  })
+  socket.on('error', () => {})
+  socket.once('close', () => {
+    if (connected) stats.open--
+    else stats.failed++
+  })
+}
+
+const server = createServer(impl === 'ours' ? acceptOurs : acceptEthereumjs)
+
+let peakRss = process.memoryUsage.rss()
+let sampler: NodeJS.Timeout | undefined
+function sample(): void {
+  const r = process.memoryUsage.rss()
+  if (r > peakRss) peakRss = r
+}
+
+function exit(code: number): void {
+  if (sampler) clearInterval(sampler)
+  server.close()
+  process.exit(code)
+}
+
+type Cmd = { id: number; cmd: 'stats' | 'mark' | 'mem' | 'exit'; gc?: boolean }
+process.on('message', (m: Cmd) => {
+  const reply = (v: object): void => {
+    process.send?.({ id: m.id, ...v })
+  }
+  switch (m.cmd) {
+    case 'stats': {
+      const c = process.cpuUsage()
+      reply({ ...stats, cpuUs: c.user + c.system })
+      break
+    }
+    case 'mark':
+      if (sampler) clearInterval(sampler)
+      peakRss = process.memoryUsage.rss()
+      sampler = setInterval(sample, 5)
+      reply({})
+      break
+    case 'mem': {
+      sample()
+      const g = (globalThis as { gc?: () => void }).gc
+      if (m.gc && g) {
+        g()
+        g()
+      }
+      const u = process.memoryUsage()
+      reply({ rss: u.rss, peakRss, heapUsed: u.heapUsed, external: u.external, arrayBuffers: u.arrayBuffers })
+      break
+    }
+    case 'exit':
+      exit(0)
+      break
+  }
+})
+process.on('disconnect', () => exit(0))
+setTimeout(() => {
+  console.error(`rlpx-server (${impl}): --max-ms=${maxMs} reached, exiting`)
+  exit(3)
+}, maxMs).unref()
+
+server.listen(0, '127.0.0.1', () => {
+  const addr = server.address()
+  if (addr === null || typeof addr === 'string') throw new Error('unexpected server address')
+  process.send?.({ type: 'ready', port: addr.port, publicKey: toHex(id.publicKey) })
+})

@@ -1,0 +1,757 @@
+/**
+ * The `rlpx` suite: our RLPx stack against @ethereumjs/devp2p 10, side by side in one run, each
+ * implementation talking to its own kind over TCP on 127.0.0.1 between TWO processes: the server
+ * is a child process (bench/rlpx-server.ts), the client runs in this process. Both servers run
+ * at once and every measure is taken for both back to back, so load bursts on a shared machine
+ * hit both sides of a ratio alike.
+ *
+ * 1. Full handshakes per second (TCP connect + auth/ack + one Hello each way, then close; our
+ *    side is `setupConnection`) at concurrency 1 and 8, as geth's figure. `cli_cpu_us` /
+ *    `srv_cpu_us`: CPU time per handshake in each process.
+ * 2. Message throughput on one connection, 1 KiB / 64 KiB / 1 MiB payloads, snappy off (random
+ *    payload) and on (half-compressible: 64 random bytes, 64 zero bytes...), counted as payload
+ *    bytes the server received (end to end: the client syncs with the server after a warm-up and
+ *    asks for its counters at the end). `cli_cpu_pct` / `srv_cpu_pct`: CPU use of each process
+ *    (100 = one core); `wire_pct`: compressed size.
+ * 3. Memory per connected idle peer on a fresh server: RSS with 100 idle peers minus before, /
+ *    100 (after forced GCs), the RSS peak while they connect, and V8 heap growth; see
+ *    {@link MEM_PINNED} for why the headline row pins V8's young generation.
+ *
+ * `other_cpu_pct` is the CPU that other processes of the machine used during a row (Linux): when
+ * it is high, absolute figures are low; compare the ratios. Then ratio rows ours/ethereumjs
+ * against the targets (≥15x handshakes, ≥10x 64 KiB throughput, ≤0.5x memory per peer). Each
+ * measurement is bounded in time and count; the children are stopped in `finally` and exit by
+ * themselves if this process goes away.
+ *
+ * Run from source (`npm run bench -- rlpx`, tsx) or compiled with tsc (the worker is then run
+ * compiled too). Under tsx, `keepNames` wraps every named closure in `__name(...)`, which costs
+ * CPU and a few KiB per idle peer that the compiled package does not pay.
+ *
+ * Environment knobs (for profiling): RLPX_BENCH_IMPLS=ours|ethereumjs (default both),
+ * RLPX_BENCH_PARTS=hs,tp,mem (default all), RLPX_BENCH_HS_CONC=1,8 (handshake concurrencies),
+ * RLPX_BENCH_SERVER_FLAGS="--cpu-prof ..." (extra node flags for the server children).
+ */
+import { type ChildProcess, spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { readFileSync } from 'node:fs'
+import type { Socket } from 'node:net'
+import { fileURLToPath } from 'node:url'
+import type { Peer as EjsPeer } from '@ethereumjs/devp2p'
+import { generatePrivateKey, publicKeyFromPrivate } from '../src/crypto/index.js'
+import type { RLPxConn } from '../src/rlpx/conn.js'
+import { jsSnappy, nativeSnappy } from '../src/rlpx/snappy.js'
+import { fromHex } from '../src/util/index.js'
+import { type BenchOptions, type BenchRow, DEFAULT_OPTIONS, type Suite } from './harness.js'
+import {
+  BENCH_OFFSET,
+  Code,
+  type ConnMode,
+  EMPTY,
+  ejsDialSetup,
+  ejsDisableSnappy,
+  ejsProtocol,
+  type Identity,
+  IMPLS,
+  type Impl,
+  makePayload,
+  ourDialSetup,
+  parseResult,
+  type TpResult,
+} from './rlpx-common.js'
+
+/** Under tsx the worker is run from source; when this suite was compiled to JS, compiled too. */
+const COMPILED = import.meta.url.endsWith('.js')
+const SERVER_SCRIPT = fileURLToPath(
+  new URL(COMPILED ? './rlpx-server.js' : './rlpx-server.ts', import.meta.url),
+)
+const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url))
+const KiB = 1024
+const MiB = 1024 * 1024
+const TP_SIZES = [KiB, 64 * KiB, MiB]
+const IDLE_PEERS = 100
+/** Upper bound of handshakes per row (time is the normal limit). */
+const MAX_HANDSHAKES = 200_000
+/** Failed handshakes tolerated per row before the row is abandoned. */
+const MAX_HANDSHAKE_ERRORS = 20
+
+const now = (): number => performance.now()
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
+
+/** Reject after `ms` unless `p` settled (then run `onTimeout` to release what `p` waits on). */
+async function bounded<T>(what: string, ms: number, p: Promise<T>, onTimeout?: () => void): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  try {
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          onTimeout?.()
+          reject(new Error(`${what}: no result after ${ms} ms`))
+        }, ms)
+      }),
+    ])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The server child
+
+interface MemReport {
+  rss: number
+  peakRss: number
+  heapUsed: number
+  external: number
+  arrayBuffers: number
+}
+interface ServerStats {
+  established: number
+  failed: number
+  open: number
+  /** Server process CPU time (user + system), µs. */
+  cpuUs: number
+}
+
+function cpuUs(): number {
+  const c = process.cpuUsage()
+  return c.user + c.system
+}
+
+/**
+ * CPU time (µs) all processes of the machine used so far (Linux `/proc/stat`: user, nice, system,
+ * irq, softirq, steal; 100 ticks/s), or undefined elsewhere. Minus ours, it shows how much other
+ * load shared the cores during a row: figures from a busy machine are not comparable.
+ */
+function machineBusyUs(): number | undefined {
+  try {
+    const f = readFileSync('/proc/stat', 'latin1').split('\n', 1)[0]!.trim().split(/\s+/).slice(1).map(Number)
+    const busy = f[0]! + f[1]! + f[2]! + f[5]! + f[6]! + f[7]!
+    return Number.isFinite(busy) ? busy * 10_000 : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** CPU % (100 = one core) used by other processes between two readings. */
+function otherCpuPct(
+  m0: number | undefined,
+  m1: number | undefined,
+  oursUs: number,
+  seconds: number,
+): number | undefined {
+  if (m0 === undefined || m1 === undefined) return undefined
+  return Math.max(0, Math.round((m1 - m0 - oursUs) / 1e4 / seconds))
+}
+
+class ServerChild {
+  private nextId = 1
+  // BOUNDED: one entry per request in flight (callers are sequential), each under a deadline.
+  private readonly waiting = new Map<
+    number,
+    { resolve: (v: Record<string, unknown>) => void; reject: (e: Error) => void }
+  >()
+
+  private constructor(
+    readonly impl: Impl,
+    private readonly proc: ChildProcess,
+    readonly port: number,
+    readonly publicKey: Uint8Array,
+  ) {
+    proc.on('message', (m: { id?: number }) => {
+      const w = m.id === undefined ? undefined : this.waiting.get(m.id)
+      if (w && m.id !== undefined) {
+        this.waiting.delete(m.id)
+        w.resolve(m as Record<string, unknown>)
+      }
+    })
+    proc.once('exit', (code, signal) => {
+      const err = new Error(`rlpx-server (${impl}) exited (${signal ?? code})`)
+      for (const w of this.waiting.values()) w.reject(err)
+      this.waiting.clear()
+    })
+  }
+
+  static async start(impl: Impl, maxMs: number, nodeFlags: readonly string[] = []): Promise<ServerChild> {
+    const extra = [
+      ...nodeFlags,
+      ...(process.env.RLPX_BENCH_SERVER_FLAGS ?? '').split(' ').filter((f) => f !== ''),
+    ]
+    const proc = spawn(
+      process.execPath,
+      [
+        ...extra,
+        '--expose-gc',
+        ...(COMPILED ? [] : ['--import', 'tsx']),
+        SERVER_SCRIPT,
+        `--impl=${impl}`,
+        `--max-ms=${maxMs}`,
+      ],
+      { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] },
+    )
+    try {
+      const ready = await bounded(
+        `rlpx-server (${impl}) start`,
+        20_000,
+        new Promise<{ port: number; publicKey: string }>((resolve, reject) => {
+          proc.on('message', (m: { type?: string; port: number; publicKey: string }) => {
+            if (m.type === 'ready') resolve(m)
+          })
+          proc.once('exit', (code) => reject(new Error(`rlpx-server (${impl}) exited with ${code}`)))
+          proc.once('error', reject)
+        }),
+      )
+      return new ServerChild(impl, proc, ready.port, fromHex(ready.publicKey))
+    } catch (e) {
+      proc.kill('SIGKILL')
+      throw e
+    }
+  }
+
+  request<T>(cmd: string, extra: object = {}): Promise<T> {
+    const id = this.nextId++
+    return bounded(
+      `rlpx-server ${cmd}`,
+      10_000,
+      new Promise<T>((resolve, reject) => {
+        if (!this.proc.connected) throw new Error(`rlpx-server (${this.impl}) is gone`)
+        this.waiting.set(id, { resolve: resolve as (v: Record<string, unknown>) => void, reject })
+        this.proc.send({ id, cmd, ...extra })
+      }),
+      () => this.waiting.delete(id),
+    )
+  }
+
+  stats(): Promise<ServerStats> {
+    return this.request<ServerStats>('stats')
+  }
+
+  mem(gc: boolean): Promise<MemReport> {
+    return this.request<MemReport>('mem', { gc })
+  }
+
+  /** Ask the child to exit (so `--cpu-prof` profiles are written); kill it if it does not. */
+  async stop(): Promise<void> {
+    const p = this.proc
+    if (p.exitCode !== null || p.signalCode !== null) return
+    const exited = once(p, 'exit')
+    try {
+      if (p.connected) p.send({ id: 0, cmd: 'exit' })
+      await bounded('rlpx-server exit', 3_000, exited)
+    } catch {
+      p.kill('SIGKILL')
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The client side of each benchmark
+
+function newIdentity(): Identity {
+  const privateKey = generatePrivateKey()
+  return { privateKey, publicKey: publicKeyFromPrivate(privateKey) }
+}
+
+/** One full handshake (connect, enc handshake, Hello each way), then close. */
+function handshakeOnce(impl: Impl, server: ServerChild, id: Identity): Promise<void> {
+  if (impl === 'ours')
+    return ourDialSetup(server.port, id, server.publicKey, 'idle').then((r) => r.conn.close())
+  return ejsDialSetup(server.port, id, server.publicKey, 'idle').then(({ socket }) => {
+    socket.destroy()
+  })
+}
+
+async function handshakeRow(
+  impl: Impl,
+  server: ServerChild,
+  id: Identity,
+  concurrency: number,
+  ms: number,
+  warmupMs: number,
+): Promise<BenchRow> {
+  let done = 0
+  let errors = 0
+  let lastError: unknown
+  const loop = async (until: number, max: number): Promise<void> => {
+    while (now() < until && done + errors < max) {
+      try {
+        await handshakeOnce(impl, server, id)
+        done++
+      } catch (e) {
+        lastError = e
+        if (++errors > MAX_HANDSHAKE_ERRORS)
+          throw new Error(`handshakes (${impl}): ${errors} failures`, { cause: e })
+      }
+    }
+  }
+  const run = async (until: number, max: number): Promise<void> => {
+    await Promise.all(Array.from({ length: concurrency }, () => loop(until, max)))
+  }
+  // Warm-up: at least one handshake per worker.
+  await run(now() + warmupMs, concurrency)
+  await run(now() + warmupMs, MAX_HANDSHAKES)
+  done = 0
+  errors = 0
+  const before = await server.stats()
+  const m0 = machineBusyUs()
+  const c0 = cpuUs()
+  const t0 = now()
+  await run(t0 + ms, MAX_HANDSHAKES)
+  const elapsed = now() - t0
+  const c1 = cpuUs()
+  const after = await server.stats()
+  const m1 = machineBusyUs()
+  // The server completes its side just after the client: give the count a moment.
+  await sleep(50)
+  const counted = await server.stats()
+  const row: BenchRow = {
+    name: `handshake c=${concurrency}`,
+    impl,
+    ops_per_s: (done * 1000) / elapsed,
+    handshakes: done,
+    server_ok: counted.established - before.established,
+    // CPU time per handshake on each side.
+    cli_cpu_us: Math.round((c1 - c0) / Math.max(1, done)),
+    srv_cpu_us: Math.round((after.cpuUs - before.cpuUs) / Math.max(1, done)),
+    other_cpu_pct: otherCpuPct(m0, m1, c1 - c0 + after.cpuUs - before.cpuUs, elapsed / 1000),
+  }
+  if (errors > 0) {
+    row.errors = errors
+    row.last_error = String(lastError instanceof Error ? lastError.message : lastError)
+  }
+  if (counted.failed > before.failed) row.server_failed = counted.failed - before.failed
+  return row
+}
+
+/** A throughput client: send Data for a while, sync with the server, get its counters. */
+interface TpClient {
+  /** Send Data messages until `until`; returns how many. */
+  sendUntil(until: number): Promise<number>
+  /** Send `code` (empty payload) and wait for the server's message `reply`. */
+  call(code: number, reply: number): Promise<Uint8Array>
+  close(): void
+}
+
+async function ourTpClient(
+  server: ServerChild,
+  id: Identity,
+  payload: Uint8Array,
+  snappy: boolean,
+): Promise<TpClient> {
+  const mode: ConnMode = snappy ? 'tp-snappy' : 'tp-raw'
+  const r = await ourDialSetup(server.port, id, server.publicKey, mode)
+  const conn: RLPxConn = r.conn
+  conn.setSnappy(snappy)
+  const data = BENCH_OFFSET + Code.Data
+  return {
+    async sendUntil(until) {
+      let n = 0
+      while (now() < until) {
+        await conn.writeMsg(data, payload)
+        n++
+      }
+      return n
+    },
+    async call(code, reply) {
+      await conn.writeMsg(BENCH_OFFSET + code, EMPTY)
+      const m = await conn.readMsg()
+      if (m.code !== BENCH_OFFSET + reply)
+        throw new Error(`expected code ${BENCH_OFFSET + reply}, got ${m.code}`)
+      return m.payload
+    },
+    close: () => conn.close(),
+  }
+}
+
+async function ejsTpClient(
+  server: ServerChild,
+  id: Identity,
+  payload: Uint8Array,
+  snappy: boolean,
+): Promise<TpClient> {
+  const mode: ConnMode = snappy ? 'tp-snappy' : 'tp-raw'
+  const { peer, socket }: { peer: EjsPeer; socket: Socket } = await ejsDialSetup(
+    server.port,
+    id,
+    server.publicKey,
+    mode,
+  )
+  if (!snappy) ejsDisableSnappy(peer)
+  const proto = ejsProtocol(peer)
+  const compress = jsSnappy().compress
+  let waiter: { code: number; resolve: (p: Uint8Array) => void } | undefined
+  proto.onMessage((code, p) => {
+    if (waiter?.code === code) {
+      const w = waiter
+      waiter = undefined
+      w.resolve(p)
+    }
+  })
+  return {
+    async sendUntil(until) {
+      let n = 0
+      while (now() < until) {
+        // ethereumjs sub-protocols compress what they send themselves (its ETH protocol does).
+        proto.send(Code.Data, snappy ? compress(payload) : payload)
+        n++
+        // Its Peer ignores backpressure; wait for the socket as a real sender must.
+        if (socket.writableNeedDrain) await once(socket, 'drain')
+      }
+      return n
+    },
+    call(code, reply) {
+      return new Promise((resolve, reject) => {
+        waiter = { code: reply, resolve }
+        socket.once('close', () => reject(new Error('ethereumjs: connection closed')))
+        proto.send(code, snappy ? compress(EMPTY) : EMPTY)
+      })
+    },
+    close: () => socket.destroy(),
+  }
+}
+
+async function throughputRow(
+  impl: Impl,
+  server: ServerChild,
+  id: Identity,
+  size: number,
+  snappy: boolean,
+  ms: number,
+  warmupMs: number,
+): Promise<BenchRow> {
+  const payload = makePayload(size, snappy)
+  const client = await (impl === 'ours' ? ourTpClient : ejsTpClient)(server, id, payload, snappy)
+  try {
+    return await bounded(
+      `throughput ${impl} ${size} B`,
+      ms + warmupMs + 30_000,
+      (async () => {
+        await client.sendUntil(now() + warmupMs)
+        await client.call(Code.Sync, Code.SyncAck)
+        const s0 = await server.stats()
+        const m0 = machineBusyUs()
+        const c0 = cpuUs()
+        const t0 = now()
+        const sent = await client.sendUntil(t0 + ms)
+        const res: TpResult = parseResult(await client.call(Code.End, Code.Result))
+        const seconds = (now() - t0) / 1000
+        const c1 = cpuUs()
+        const s1 = await server.stats()
+        const m1 = machineBusyUs()
+        if (res.msgs !== sent) throw new Error(`sent ${sent} messages, the server counted ${res.msgs}`)
+        const row: BenchRow = {
+          name: `throughput ${sizeLabel(size)} snappy ${snappy ? 'on' : 'off'}`,
+          impl,
+          ops_per_s: res.msgs / seconds,
+          mb_per_s: res.bytes / 1e6 / seconds,
+          msgs: res.msgs,
+          // CPU use of each process during the measurement (100 = one core busy).
+          cli_cpu_pct: Math.round((c1 - c0) / 1e4 / seconds),
+          srv_cpu_pct: Math.round((s1.cpuUs - s0.cpuUs) / 1e4 / seconds),
+          other_cpu_pct: otherCpuPct(m0, m1, c1 - c0 + s1.cpuUs - s0.cpuUs, seconds),
+        }
+        if (snappy) {
+          // Wire size: as counted by our server, or as ethereumjs' sender compresses it.
+          const wire = impl === 'ours' ? res.wire / res.bytes : jsSnappy().compress(payload).length / size
+          row.wire_pct = Math.round(wire * 1000) / 10
+        }
+        return row
+      })(),
+      () => client.close(),
+    )
+  } finally {
+    client.close()
+  }
+}
+
+function sizeLabel(n: number): string {
+  return n >= MiB ? `${n / MiB} MiB` : n >= KiB ? `${n / KiB} KiB` : `${n} B`
+}
+
+interface Held {
+  close(): void
+}
+
+async function holdIdlePeer(impl: Impl, server: ServerChild, id: Identity): Promise<Held> {
+  if (impl === 'ours') {
+    const r = await ourDialSetup(server.port, id, server.publicKey, 'idle')
+    return { close: () => r.conn.close() }
+  }
+  const { socket } = await ejsDialSetup(server.port, id, server.publicKey, 'idle')
+  return { close: () => socket.destroy() }
+}
+
+interface MemCycle {
+  /** RSS after the forced GCs, the RSS peak while connecting, heap used. */
+  after: MemReport
+  peakRss: number
+  connectMs: number
+  open: number
+}
+
+/** Connect {@link IDLE_PEERS} idle peers (8 at a time) into `held`; report the server's memory. */
+async function idleCycle(impl: Impl, server: ServerChild, id: Identity, held: Held[]): Promise<MemCycle> {
+  await server.request('mark')
+  const t0 = now()
+  let next = 0
+  await bounded(
+    `${IDLE_PEERS} idle peers (${impl})`,
+    60_000,
+    Promise.all(
+      Array.from({ length: 8 }, async () => {
+        while (next < IDLE_PEERS) {
+          next++
+          held.push(await holdIdlePeer(impl, server, id))
+        }
+      }),
+    ),
+  )
+  const connectMs = now() - t0
+  // Wait until the server counts them all (its side of the last Hello may still be in flight).
+  let st = await server.stats()
+  for (let i = 0; i < 50 && st.open < IDLE_PEERS; i++) {
+    await sleep(20)
+    st = await server.stats()
+  }
+  await sleep(300)
+  const settled = await server.mem(false)
+  const after = await server.mem(true)
+  return { after, peakRss: Math.max(settled.peakRss, after.peakRss), connectMs, open: st.open }
+}
+
+/**
+ * The two memory measurements. RSS after forced GCs still moves by megabytes when V8 grows its
+ * young generation (up to 2 x 16 MiB semi-spaces) under the handshakes' garbage: with 100 peers
+ * that is 50-180 KiB per peer from run to run, whichever implementation. So the headline row
+ * pins the semi-space at 1 MiB (`--max-semi-space-size=1`, both implementations alike), which
+ * leaves mostly what the peers keep; the second row (left out by --quick) uses V8's defaults, as
+ * a node would run.
+ */
+interface MemVariant {
+  readonly name: string
+  readonly nodeFlags: readonly string[]
+  /** Rounds of {@link IDLE_PEERS} peers (1 or 2): see {@link memoryRow}. */
+  readonly rounds: number
+}
+const MEM_PINNED: MemVariant = {
+  name: `idle peers x${IDLE_PEERS}, server RSS`,
+  nodeFlags: ['--max-semi-space-size=1'],
+  rounds: 2,
+}
+const MEM_DEFAULT: MemVariant = {
+  name: `idle peers x${IDLE_PEERS}, server RSS, V8 defaults`,
+  nodeFlags: [],
+  rounds: 1,
+}
+
+/**
+ * Server memory per idle peer, on a fresh server (4 handshakes first, to load the code).
+ * `kib_per_peer`: RSS with the first {@link IDLE_PEERS} idle peers connected minus RSS before
+ * (both after forced GCs), / peers; `peak_kib_per_peer`: the same with the highest RSS sampled
+ * (every 5 ms) while they connected; `heap_kib_per_peer` / `ext_kib_per_peer`: V8 heap used and
+ * external memory. With a second round, the peers are closed and as many connected again:
+ * `round2_kib_per_peer` is its RSS figure (lower when V8 reuses the first peers' freed space), and
+ * the heap figures come from it. RSS moves by ±1 MiB (±10 KiB per peer) between runs; the heap
+ * figure is the stable one.
+ */
+async function memoryRow(impl: Impl, server: ServerChild, id: Identity, v: MemVariant): Promise<BenchRow> {
+  const held: Held[] = []
+  const closeAll = (): void => {
+    for (const h of held.splice(0)) h.close()
+  }
+  const perPeer = (a: number, b: number): number => (a - b) / IDLE_PEERS / KiB
+  try {
+    for (let i = 0; i < 4; i++) (await holdIdlePeer(impl, server, id)).close()
+    await sleep(200)
+    let row: BenchRow | undefined
+    for (let round = 1; round <= v.rounds; round++) {
+      if (round > 1) {
+        closeAll()
+        for (let i = 0; i < 50 && (await server.stats()).open > 0; i++) await sleep(20)
+        await sleep(200)
+      }
+      await server.mem(true)
+      const before = await server.mem(true)
+      const c = await idleCycle(impl, server, id, held)
+      row ??= {
+        name: v.name,
+        impl,
+        kib_per_peer: perPeer(c.after.rss, before.rss),
+        peak_kib_per_peer: perPeer(c.peakRss, before.rss),
+        server_open: c.open,
+        rss_before_mib: before.rss / MiB,
+        connect_ms: Math.round(c.connectMs),
+      }
+      if (round > 1) row.round2_kib_per_peer = perPeer(c.after.rss, before.rss)
+      row.heap_kib_per_peer = perPeer(c.after.heapUsed, before.heapUsed)
+      row.ext_kib_per_peer = perPeer(c.after.external, before.external)
+      row.server_open = Math.min(Number(row.server_open), c.open)
+    }
+    return row!
+  } finally {
+    closeAll()
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The suite
+
+function ratioRow(
+  name: string,
+  ours: BenchRow | undefined,
+  theirs: BenchRow | undefined,
+  field: string,
+  /** Absent: shown for information, not judged. */
+  target?: { min?: number; max?: number },
+): BenchRow | undefined {
+  const a = ours?.[field]
+  const b = theirs?.[field]
+  if (typeof a !== 'number' || typeof b !== 'number' || b === 0) return undefined
+  const ratio = a / b
+  const row: BenchRow = {
+    name: `ratio ${name}`,
+    impl: 'ours/ethereumjs',
+    ratio: Math.round(ratio * 100) / 100,
+  }
+  if (target === undefined) {
+    row.target = 'info'
+    return row
+  }
+  const ok =
+    (target.min === undefined || ratio >= target.min) && (target.max === undefined || ratio <= target.max)
+  // A negative or zero figure (RSS can shrink while peers connect) is noise, not a result.
+  const meaningful = a > 0 && b > 0
+  row.target = target.min !== undefined ? `>=${target.min}x` : `<=${target.max}x`
+  row.met = !meaningful ? 'n/a (noise)' : ok ? 'yes' : 'NO'
+  return row
+}
+
+async function runRlpx(opts: BenchOptions): Promise<BenchRow[]> {
+  const impls = (process.env.RLPX_BENCH_IMPLS?.split(',') ?? IMPLS).filter((i): i is Impl =>
+    IMPLS.includes(i as Impl),
+  )
+  const parts = new Set(process.env.RLPX_BENCH_PARTS?.split(',') ?? ['hs', 'tp', 'mem'])
+  const concurrencies = (process.env.RLPX_BENCH_HS_CONC?.split(',') ?? ['1', '8'])
+    .map(Number)
+    .filter((c) => Number.isInteger(c) && c > 0 && c <= 64)
+  // Default timing (min 600 ms): 3 s per handshake row, 2 s per throughput row; --quick: 1/4.
+  const hsMs = opts.minMs * 5
+  const tpMs = Math.round((opts.minMs * 10) / 3)
+  const warmupMs = Math.max(100, opts.warmupMs * 2)
+  const serverMaxMs = 60_000 + 20 * (hsMs + tpMs + warmupMs)
+  const id = newIdentity()
+  if (nativeSnappy() === undefined) console.error('rlpx bench: native snappy unavailable, ours uses snappyjs')
+
+  const byImpl = new Map<Impl, BenchRow[]>(impls.map((i) => [i, []]))
+  if (parts.has('hs') || parts.has('tp')) {
+    // Both servers up at once, and each measure run for both implementations back to back, so a
+    // burst of load on this (shared) machine hits both sides of a ratio alike.
+    const servers = new Map<Impl, ServerChild>()
+    const each = async (f: (impl: Impl, server: ServerChild) => Promise<BenchRow>): Promise<void> => {
+      for (const impl of impls) byImpl.get(impl)!.push(await f(impl, servers.get(impl)!))
+    }
+    try {
+      for (const impl of impls) servers.set(impl, await ServerChild.start(impl, serverMaxMs))
+      if (parts.has('hs'))
+        for (const c of concurrencies)
+          await each((impl, srv) => handshakeRow(impl, srv, id, c, hsMs, warmupMs))
+      if (parts.has('tp'))
+        for (const snappy of [false, true])
+          for (const size of TP_SIZES)
+            await each((impl, srv) => throughputRow(impl, srv, id, size, snappy, tpMs, warmupMs))
+    } finally {
+      for (const srv of servers.values()) await srv.stop()
+    }
+  }
+  // The V8-defaults row only adds noise-bound figures: --quick leaves it out.
+  const quick = opts.minMs < DEFAULT_OPTIONS.minMs / 2
+  if (parts.has('mem'))
+    for (const v of quick ? [MEM_PINNED] : [MEM_PINNED, MEM_DEFAULT])
+      for (const impl of impls) {
+        // A fresh server: memory freed by earlier rows must not hide the peers' cost.
+        const server = await ServerChild.start(impl, serverMaxMs, v.nodeFlags)
+        try {
+          byImpl.get(impl)!.push(await memoryRow(impl, server, id, v))
+        } finally {
+          await server.stop()
+        }
+      }
+
+  // Interleave: each measure, ours then ethereumjs, each ours row with its ratio.
+  const out: BenchRow[] = []
+  const names = [...new Set([...byImpl.values()].flat().map((r) => r.name))]
+  const find = (impl: Impl, name: string): BenchRow | undefined =>
+    byImpl.get(impl)?.find((r) => r.name === name)
+  for (const name of names) {
+    const o = find('ours', name)
+    const t = find('ethereumjs', name)
+    if (o && t) {
+      const f =
+        o.mb_per_s !== undefined ? 'mb_per_s' : o.ops_per_s !== undefined ? 'ops_per_s' : 'kib_per_peer'
+      const a = o[f]
+      const b = t[f]
+      if (typeof a === 'number' && typeof b === 'number' && b !== 0) o.x_ethereumjs = a / b
+    }
+    if (o) out.push(o)
+    if (t) out.push(t)
+  }
+  const ratios = [
+    ratioRow(
+      'handshake/s c=1',
+      find('ours', 'handshake c=1'),
+      find('ethereumjs', 'handshake c=1'),
+      'ops_per_s',
+      {
+        min: 15,
+      },
+    ),
+    ratioRow(
+      'handshake/s c=8',
+      find('ours', 'handshake c=8'),
+      find('ethereumjs', 'handshake c=8'),
+      'ops_per_s',
+      {
+        min: 15,
+      },
+    ),
+    ratioRow(
+      'MB/s 64 KiB snappy off',
+      find('ours', 'throughput 64 KiB snappy off'),
+      find('ethereumjs', 'throughput 64 KiB snappy off'),
+      'mb_per_s',
+      { min: 10 },
+    ),
+    ratioRow(
+      'MB/s 64 KiB snappy on',
+      find('ours', 'throughput 64 KiB snappy on'),
+      find('ethereumjs', 'throughput 64 KiB snappy on'),
+      'mb_per_s',
+      { min: 10 },
+    ),
+    ratioRow('RSS/peer', find('ours', MEM_PINNED.name), find('ethereumjs', MEM_PINNED.name), 'kib_per_peer', {
+      max: 0.5,
+    }),
+    ratioRow(
+      'V8 heap/peer',
+      find('ours', MEM_PINNED.name),
+      find('ethereumjs', MEM_PINNED.name),
+      'heap_kib_per_peer',
+      { max: 0.5 },
+    ),
+    ratioRow(
+      'RSS/peer, V8 defaults (noise-bound)',
+      find('ours', MEM_DEFAULT.name),
+      find('ethereumjs', MEM_DEFAULT.name),
+      'kib_per_peer',
+    ),
+  ]
+  for (const r of ratios) if (r) out.push(r)
+  return out
+}
+
+export const rlpxSuite: Suite = {
+  name: 'rlpx',
+  description:
+    'RLPx over TCP 127.0.0.1, server in a child process: handshakes/s, throughput, RSS per idle peer; ours vs @ethereumjs/devp2p',
+  run: runRlpx,
+}
