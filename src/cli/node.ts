@@ -240,6 +240,19 @@ export function registerNode(program: Command, json: () => boolean): void {
             throw e
           })
         : undefined
+      // Signal handlers go in before anything is printed: a supervisor may signal as soon as it
+      // reads our enode.
+      const stopped = new Promise<void>((resolve) => {
+        const done = (): void => {
+          process.off('SIGINT', done)
+          process.off('SIGTERM', done)
+          if (timer) clearTimeout(timer)
+          resolve()
+        }
+        const timer = duration === undefined ? undefined : setTimeout(done, duration)
+        process.once('SIGINT', done)
+        process.once('SIGTERM', done)
+      })
       const self = srv.self()
       print(
         json(),
@@ -275,17 +288,7 @@ export function registerNode(program: Command, json: () => boolean): void {
             peers: srv.peerCount(),
           })
       })
-      await new Promise<void>((resolve) => {
-        const done = (): void => {
-          process.off('SIGINT', done)
-          process.off('SIGTERM', done)
-          if (timer) clearTimeout(timer)
-          resolve()
-        }
-        const timer = duration === undefined ? undefined : setTimeout(done, duration)
-        process.once('SIGINT', done)
-        process.once('SIGTERM', done)
-      })
+      await stopped
       log.info('stopping')
       await http?.close()
       await srv.stop()
