@@ -3,43 +3,28 @@
  * calls succeed without doing anything, as geth's `nat.ExtIP`.
  */
 import { formatIP } from '../util/index.js'
-import { checkMappingArgs, type Nat, type NatProtocol } from './nat.js'
+import { ExternalIPOnlyNat, type Nat } from './nat.js'
 
 /** A NAT that only reports a configured external IP. */
-export class ExtIpNat implements Nat {
+export class ExtIpNat extends ExternalIPOnlyNat implements Nat {
   readonly mechanism = 'extip' as const
-  readonly supportsMapping = false
   readonly gateway = undefined
   readonly spec: string
   private readonly ip: Uint8Array
 
   /** `ip`: 4 or 16 bytes. */
   constructor(ip: Uint8Array) {
+    super()
     if (ip.length !== 4 && ip.length !== 16) throw new RangeError('ip: expected 4 or 16 bytes')
     this.ip = ip.slice()
     this.spec = `extip:${formatIP(ip)}`
   }
 
-  toString(): string {
+  override toString(): string {
     return `ExtIP(${formatIP(this.ip)})`
   }
 
   async externalIP(): Promise<Uint8Array> {
     return this.ip.slice()
-  }
-
-  async addMapping(
-    protocol: NatProtocol,
-    extPort: number,
-    intPort: number,
-    _name: string,
-    lifetimeSec: number,
-  ): Promise<number> {
-    checkMappingArgs(protocol, extPort, intPort, lifetimeSec)
-    return extPort === 0 ? intPort : extPort
-  }
-
-  async deleteMapping(protocol: NatProtocol, extPort: number, intPort: number): Promise<void> {
-    checkMappingArgs(protocol, extPort, intPort, 0)
   }
 }

@@ -221,3 +221,27 @@ export function checkMappingArgs(
   if (intPort === 0) throw new RangeError('intPort: must not be 0')
   assertInt('lifetimeSec', lifetimeSec, 0, 0xffffffff)
 }
+
+/**
+ * The mapping half of a {@link Nat} that only knows the external IP (`extip`, `stun`): mapping
+ * calls check their arguments and do nothing; the "mapped" port is the one asked for.
+ */
+export abstract class ExternalIPOnlyNat {
+  /** Mapping is a no-op for this mechanism. */
+  readonly supportsMapping = false as const
+
+  async addMapping(
+    protocol: NatProtocol,
+    extPort: number,
+    intPort: number,
+    _name: string,
+    lifetimeSec: number,
+  ): Promise<number> {
+    checkMappingArgs(protocol, extPort, intPort, lifetimeSec)
+    return extPort === 0 ? intPort : extPort
+  }
+
+  async deleteMapping(protocol: NatProtocol, extPort: number, intPort: number): Promise<void> {
+    checkMappingArgs(protocol, extPort, intPort, 0)
+  }
+}

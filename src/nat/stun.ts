@@ -10,7 +10,7 @@ import { DecodeError } from '../util/errors.js'
 import { tryParseIP } from '../util/index.js'
 import { StunError } from './errors.js'
 import {
-  checkMappingArgs,
+  ExternalIPOnlyNat,
   type Nat,
   type NatCallOptions,
   type NatDeps,
@@ -188,9 +188,8 @@ export function parseHostPort(text: string, defaultPort: number): { host: string
 }
 
 /** External IP through STUN Binding requests; port mapping is not supported (no-ops). */
-export class StunNat implements Nat {
+export class StunNat extends ExternalIPOnlyNat implements Nat {
   readonly mechanism = 'stun' as const
-  readonly supportsMapping = false
   readonly gateway = undefined
   readonly spec: string
   /** The servers asked (`host:port`). */
@@ -201,6 +200,7 @@ export class StunNat implements Nat {
 
   /** `server` (`host[:port]`) pins one server; without it the default list is used. */
   constructor(server: string | undefined, deps: NatDeps, options: NatOptions) {
+    super()
     if (server !== undefined) {
       const hp = parseHostPort(server, STUN_DEFAULT_PORT)
       const host = hp.host.includes(':') ? `[${hp.host}]` : hp.host
@@ -215,7 +215,7 @@ export class StunNat implements Nat {
     this.options = options
   }
 
-  toString(): string {
+  override toString(): string {
     return this.explicit ? `STUN(${this.servers[0]})` : 'STUN'
   }
 
@@ -287,20 +287,5 @@ export class StunNat implements Nat {
       out.push(pool.splice(this.deps.random.int(pool.length), 1)[0]!)
     }
     return out
-  }
-
-  async addMapping(
-    protocol: NatProtocol,
-    extPort: number,
-    intPort: number,
-    _name: string,
-    lifetimeSec: number,
-  ): Promise<number> {
-    checkMappingArgs(protocol, extPort, intPort, lifetimeSec)
-    return extPort === 0 ? intPort : extPort
-  }
-
-  async deleteMapping(protocol: NatProtocol, extPort: number, intPort: number): Promise<void> {
-    checkMappingArgs(protocol, extPort, intPort, 0)
   }
 }
