@@ -39,6 +39,8 @@ export function registerNat(program: Command, json: () => boolean): void {
           ],
         ]),
       )
-      if (r.mechanism !== 'none' && r.error !== undefined) process.exitCode = EXIT.failure
+      // A failed discovery under `any` leaves mechanism 'none' too: exit 1 on any error (a
+      // disabled NAT, spec `none`, reports none).
+      if (r.error !== undefined) process.exitCode = EXIT.failure
     })
 }

@@ -96,7 +96,8 @@ function loadOrCreateKey(o: NodeOpts): Uint8Array {
   return key
 }
 
-function serveHttp(srv: Server, addr: string): Promise<{ close(): Promise<void>; url: string }> {
+// async: a bad address rejects (so the caller stops the server) instead of throwing past its .catch
+async function serveHttp(srv: Server, addr: string): Promise<{ close(): Promise<void>; url: string }> {
   const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(addr)
   const host = m?.[1] ?? m?.[2]
   const ip = host === 'localhost' ? tryParseIP('127.0.0.1') : host ? tryParseIP(host) : undefined

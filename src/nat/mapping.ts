@@ -9,7 +9,7 @@ import { ipEqual, isLoopback } from '../netutil/index.js'
 import { withTimeout } from '../util/abort.js'
 import { assertInt, assertPort, assertString } from '../util/assert.js'
 import { type Clock, systemClock } from '../util/clock.js'
-import { tryParseIP } from '../util/index.js'
+import { formatIP, tryParseIP } from '../util/index.js'
 import { type Logger, silentLogger } from '../util/logger.js'
 import type { Nat, NatProtocol } from './nat.js'
 
@@ -210,7 +210,7 @@ class PortMappingLoop implements PortMapping {
       ip = undefined
     }
     if (sameIP(ip, this.extIP)) return false
-    this.log.debug('External IP changed', { ip })
+    this.log.debug('External IP changed', { ip: ip ? formatIP(ip) : 'none' })
     this.extIP = ip
     this.safe('onExternalIP', () => this.o.onExternalIP?.(ip))
     return true
