@@ -153,6 +153,31 @@ function requestFailed(e: unknown, what: string, interrupt: AbortSignal): CliErr
   return new CliError(`${what}: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`)
 }
 
+/**
+ * Start an ephemeral discovery node for one request: run `fn` with it and a SIGINT/SIGTERM
+ * signal, turn failures into a CliError about `what`, and always close the node.
+ */
+async function oneRequest<T>(
+  o: CommonOpts,
+  extra: Parameters<typeof startDisc>[1],
+  what: string,
+  fn: (disc: Discv4, signal: AbortSignal) => Promise<T>,
+): Promise<T> {
+  const it = interruptSignal()
+  try {
+    const disc = await startDisc(o, extra)
+    try {
+      return await fn(disc, it.signal)
+    } catch (e) {
+      throw requestFailed(e, what, it.signal)
+    } finally {
+      disc.close()
+    }
+  } finally {
+    it.dispose()
+  }
+}
+
 function withCommon(cmd: Command): Command {
   return cmd
     .option('--addr <ip:port>', 'our UDP endpoint', DEFAULT_ADDR)
@@ -204,39 +229,34 @@ export function registerDiscv4(program: Command, json: () => boolean): void {
       const node = parseNodeArg(target)
       const timeout = parseDuration(o.timeout, '--timeout')
       if (timeout <= 0) throw new CliError('--timeout: must be positive', EXIT.usage)
-      const it = interruptSignal()
-      const disc = await startDisc(o, { config: { respTimeoutMs: timeout } }).catch((e: unknown) => {
-        it.dispose()
-        throw e
-      })
-      try {
-        const t0 = performance.now()
-        const r = await disc.ping(node, { signal: it.signal })
-        const rttMs = Math.round((performance.now() - t0) * 100) / 100
-        print(
-          json(),
-          {
-            id: node.idHex,
-            addr: endpointText(node),
-            seq: r.seq,
-            observed: r.observed === undefined ? null : r.observed,
-            rttMs,
-          },
-          (v) =>
-            kv([
-              ['id', v.id],
-              ['addr', v.addr],
-              ['seq', v.seq],
-              ['observed', v.observed === null ? '-' : `${v.observed.ip}:${v.observed.port}`],
-              ['rtt', `${v.rttMs} ms`],
-            ]),
-        )
-      } catch (e) {
-        throw requestFailed(e, `no pong from ${endpointText(node)}`, it.signal)
-      } finally {
-        disc.close()
-        it.dispose()
-      }
+      await oneRequest(
+        o,
+        { config: { respTimeoutMs: timeout } },
+        `no pong from ${endpointText(node)}`,
+        async (disc, signal) => {
+          const t0 = performance.now()
+          const r = await disc.ping(node, { signal })
+          const rttMs = Math.round((performance.now() - t0) * 100) / 100
+          print(
+            json(),
+            {
+              id: node.idHex,
+              addr: endpointText(node),
+              seq: r.seq,
+              observed: r.observed === undefined ? null : r.observed,
+              rttMs,
+            },
+            (v) =>
+              kv([
+                ['id', v.id],
+                ['addr', v.addr],
+                ['seq', v.seq],
+                ['observed', v.observed === null ? '-' : `${v.observed.ip}:${v.observed.port}`],
+                ['rtt', `${v.rttMs} ms`],
+              ]),
+          )
+        },
+      )
     })
 
   withCommon(d4.command('requestenr <node>'))
@@ -246,21 +266,16 @@ export function registerDiscv4(program: Command, json: () => boolean): void {
       const node = parseNodeArg(target)
       const timeout = parseDuration(o.timeout, '--timeout')
       if (timeout <= 0) throw new CliError('--timeout: must be positive', EXIT.usage)
-      const it = interruptSignal()
-      const disc = await startDisc(o, { config: { respTimeoutMs: timeout } }).catch((e: unknown) => {
-        it.dispose()
-        throw e
-      })
-      try {
-        const rn = await disc.requestENR(node, { signal: it.signal })
-        if (rn.record === undefined) throw new CliError(`no record from ${endpointText(node)}`)
-        print(json(), describeEnr(rn.record), recordText)
-      } catch (e) {
-        throw requestFailed(e, `cannot retrieve the record of ${endpointText(node)}`, it.signal)
-      } finally {
-        disc.close()
-        it.dispose()
-      }
+      await oneRequest(
+        o,
+        { config: { respTimeoutMs: timeout } },
+        `cannot retrieve the record of ${endpointText(node)}`,
+        async (disc, signal) => {
+          const rn = await disc.requestENR(node, { signal })
+          if (rn.record === undefined) throw new CliError(`no record from ${endpointText(node)}`)
+          print(json(), describeEnr(rn.record), recordText)
+        },
+      )
     })
 
   withCommon(d4.command('resolve <node>'))
@@ -274,26 +289,19 @@ export function registerDiscv4(program: Command, json: () => boolean): void {
       const bootnodes = parseBootnodes(o.bootnodes)
       const timeout = parseDuration(o.timeout, '--timeout')
       if (timeout <= 0) throw new CliError('--timeout: must be positive', EXIT.usage)
-      const it = interruptSignal()
-      const disc = await startDisc(o, { bootnodes, config: { lookupTimeoutMs: timeout } }).catch(
-        (e: unknown) => {
-          it.dispose()
-          throw e
+      await oneRequest(
+        o,
+        { bootnodes, config: { lookupTimeoutMs: timeout } },
+        `cannot resolve node ${node.idHex.slice(0, 16)}`,
+        async (disc, signal) => {
+          const rn = await disc.resolve(node, { signal })
+          if (rn.record === undefined)
+            throw new CliError(
+              `no record found for node ${node.idHex} (it did not answer, the DHT did not know it)`,
+            )
+          print(json(), { ...describeEnr(rn.record), newer: rn.seq > node.seq }, recordText)
         },
       )
-      try {
-        const rn = await disc.resolve(node, { signal: it.signal })
-        if (rn.record === undefined)
-          throw new CliError(
-            `no record found for node ${node.idHex} (it did not answer, the DHT did not know it)`,
-          )
-        print(json(), { ...describeEnr(rn.record), newer: rn.seq > node.seq }, recordText)
-      } catch (e) {
-        throw requestFailed(e, `cannot resolve node ${node.idHex.slice(0, 16)}`, it.signal)
-      } finally {
-        disc.close()
-        it.dispose()
-      }
     })
 
   withCommon(d4.command('listen'))
