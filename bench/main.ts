@@ -24,6 +24,7 @@ import { primitivesSuite } from './primitives.js'
 const SUITES: Suite[] = [primitivesSuite]
 SUITES.push((await import('./rlpx.js')).rlpxSuite)
 SUITES.push((await import('./discv4.js')).discv4Suite)
+SUITES.push((await import('./server.js')).serverSuite)
 
 function parseArgs(argv: string[]): { json: boolean; filters: string[]; opts: BenchOptions } {
   const opts: BenchOptions = { ...DEFAULT_OPTIONS }

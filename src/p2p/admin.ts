@@ -35,13 +35,21 @@ class RpcError extends Error {
   }
 }
 
+/** Server-side failure of a method (geth's default error code for errors a method returns). */
+const METHOD_ERROR = -32000
+
+/**
+ * The node of `[url]`. A missing or non-string argument is an invalid-params error (-32602); a
+ * string that is no enode/ENR is the method's own failure, as in geth (`invalid enode: ...`,
+ * -32000).
+ */
 function nodeParam(params: unknown): ReturnType<typeof parseNode> {
   const url = Array.isArray(params) ? params[0] : undefined
   if (typeof url !== 'string') throw new RpcError(-32602, 'invalid params: expected [url]')
   try {
     return parseNode(url)
   } catch (e) {
-    throw new RpcError(-32602, `invalid enode: ${(e as Error).message}`)
+    throw new RpcError(METHOD_ERROR, `invalid enode: ${(e as Error).message}`)
   }
 }
 
@@ -78,7 +86,7 @@ function one(methods: Readonly<Record<string, (params: unknown) => unknown>>, re
     if (!fn) throw new RpcError(-32601, `the method ${r.method} does not exist/is not available`)
     return { jsonrpc: '2.0', id, result: fn(r.params ?? []) }
   } catch (e) {
-    const code = e instanceof RpcError ? e.code : -32000
+    const code = e instanceof RpcError ? e.code : METHOD_ERROR
     return { jsonrpc: '2.0', id, error: { code, message: (e as Error).message } }
   }
 }
