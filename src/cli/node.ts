@@ -106,7 +106,7 @@ async function serveHttp(srv: Server, addr: string): Promise<{ close(): Promise<
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
     if (req.method === 'GET' && req.url === '/metrics') {
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' })
-      res.end(srv.metrics.toPrometheus())
+      res.end(srv.prometheus())
       return
     }
     if (req.method !== 'POST') {

@@ -107,4 +107,6 @@ export const M = {
   serves: 'p2p_serves_total',
   handshake: 'p2p_handshake_duration_seconds',
   drops: 'p2p_peer_drops_total',
+  wireIngress: 'p2p_wire_ingress_bytes',
+  wireEgress: 'p2p_wire_egress_bytes',
 } as const

@@ -109,8 +109,11 @@ export interface ServerPeer {
   readonly peer: Peer
   readonly flags: ConnFlags
   readonly setup: SetupResult
+  /** Protocol message payload bytes received / sent (decompressed). */
   bytesIn: number
   bytesOut: number
+  /** Bytes read from / written to the socket (RLPx frames on the wire, handshake included). */
+  readonly wire: () => { readonly read: number; readonly written: number }
 }
 
 /** Most inbound IPs remembered for throttling (the oldest are forgotten first). */
@@ -158,6 +161,8 @@ export class Server {
   // BOUNDED: at most maxPendingPeers inbound plus maxPendingPeers dials.
   private readonly pendingSetups = new Set<Promise<void>>()
   private inboundCount = 0
+  /** Wire bytes of peers that have left (live peers are added at scrape time). */
+  private readonly closedWire = { read: 0, written: 0 }
   private pendingInbound = 0
   private listener: NetServer | undefined
   private listenPort = 0
@@ -570,6 +575,7 @@ export class Server {
       setup: res,
       bytesIn: 0,
       bytesOut: 0,
+      wire: () => ({ read: socket.bytesRead, written: socket.bytesWritten }),
       peer: new Peer({
         transport: res.transport,
         hello: res.hello,
@@ -621,6 +627,9 @@ export class Server {
       if (entry.flags.inbound) this.inboundCount--
     }
     this.dial?.peerRemoved(entry.node.id)
+    const w = entry.wire()
+    this.closedWire.read += w.read
+    this.closedWire.written += w.written
     this.updatePeerGauges()
     this.metrics.inc(M.drops, 'peer drops by reason', { reason: end.label })
     this.log.info('peer dropped', { id: entry.id.slice(0, 16), reason: end.label, side: end.side })
@@ -632,6 +641,23 @@ export class Server {
       side: end.side,
       error: end.error.message,
     })
+  }
+
+  /**
+   * The Prometheus text of every metric, with the wire-byte totals brought up to date (the
+   * sockets of live peers are read now).
+   */
+  prometheus(): string {
+    let read = this.closedWire.read
+    let written = this.closedWire.written
+    for (const p of this.peerMap.values()) {
+      const w = p.wire()
+      read += w.read
+      written += w.written
+    }
+    this.metrics.set(M.wireIngress, 'bytes read from peer sockets (connected and gone peers)', read)
+    this.metrics.set(M.wireEgress, 'bytes written to peer sockets (connected and gone peers)', written)
+    return this.metrics.toPrometheus()
   }
 
   private updatePeerGauges(): void {

@@ -54,6 +54,14 @@ describe('Server', () => {
     await until(() => gotA.length === 1, 10_000, 'echo')
     assert.deepEqual(gotA, [1])
     assert.equal(got[0]?.code, 0)
+    // Wire bytes include both handshakes and the frames: well above the 3-byte payload.
+    const wireIn = /^p2p_wire_ingress_bytes (\d+)$/m.exec(a.prometheus())
+    assert.ok(wireIn && Number(wireIn[1]) > 300, String(wireIn))
+    assert.equal(
+      a.metrics.get('p2p_ingress_bytes_total'),
+      5,
+      'payload bytes of the echo (RLP list of 3 bytes)',
+    )
     const dropped = waitEvent(b, (e) => e.type === 'drop')
     await a.stop()
     const d = await dropped
