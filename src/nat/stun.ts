@@ -9,14 +9,7 @@ import { equalBytes } from '../util/bytes.js'
 import { DecodeError } from '../util/errors.js'
 import { tryParseIP } from '../util/index.js'
 import { StunError } from './errors.js'
-import {
-  ExternalIPOnlyNat,
-  type Nat,
-  type NatCallOptions,
-  type NatDeps,
-  type NatOptions,
-  type NatProtocol,
-} from './nat.js'
+import { ExternalIPOnlyNat, type Nat, type NatCallOptions, type NatDeps, type NatOptions } from './nat.js'
 import { udpExchange } from './udp-exchange.js'
 
 /** RFC 5389 magic cookie. */

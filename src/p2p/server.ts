@@ -28,7 +28,7 @@ import { M, MetricsRegistry } from './metrics.js'
 import { type ServerNat, type ServerNatTimings, startServerNat } from './nat.js'
 import { Peer, type PeerEnd, type PeerMsgEvent } from './peer.js'
 import { DisconnectError, DiscReason, discReasonName, dispositionOf } from './peer-error.js'
-import { capString, capsOf, matchProtocols, type Protocol } from './protocol.js'
+import { capString, capsOf, matchProtocols } from './protocol.js'
 import { type Dialer, listenTcp, splitHostPort, tcpDialer } from './tcp.js'
 import { type SetupResult, setupConnection } from './transport.js'
 
