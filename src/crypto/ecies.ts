@@ -24,27 +24,46 @@ function deriveKeys(z: Uint8Array): { encKey: Uint8Array; macKey: Uint8Array } {
   return { encKey: k.subarray(0, 16), macKey: sha256(k.subarray(16, 32)) }
 }
 
+/** A sender's ephemeral key pair for one {@link eciesEncrypt}, made ahead of time. */
+export interface EciesEphemeral {
+  readonly privateKey: Uint8Array
+  /** The 64-byte public key of `privateKey`. */
+  readonly publicKey: Uint8Array
+}
+
 /**
- * Encrypt `plaintext` to the 64-byte public key `pub64`. The ephemeral key and IV come from
- * `rand` when given (tests), otherwise from the secure generator. DecodeError if `pub64` is not
- * on the curve.
+ * A fresh ephemeral key pair for one {@link eciesEncrypt}, so that its scalar multiplication
+ * can be done ahead of time (an RLPx recipient makes the one of its ack while the auth is on its
+ * way). Use each pair for one message only.
+ */
+export function eciesEphemeral(rand?: RandomSource): EciesEphemeral {
+  const privateKey = generatePrivateKey(rand)
+  return { privateKey, publicKey: publicKeyFromPrivate(privateKey) }
+}
+
+/**
+ * Encrypt `plaintext` to the 64-byte public key `pub64`. The ephemeral key (unless `ephemeral`
+ * gives one from {@link eciesEphemeral}) and IV come from `rand` when given (tests), otherwise
+ * from the secure generator. DecodeError if `pub64` is not on the curve.
  */
 export function eciesEncrypt(
   pub64: Uint8Array,
   plaintext: Uint8Array,
   sharedMacData: Uint8Array = EMPTY,
   rand?: RandomSource,
+  ephemeral?: EciesEphemeral,
 ): Uint8Array {
   assertBytes('publicKey', pub64, 64)
   assertBytes('plaintext', plaintext)
   assertBytes('sharedMacData', sharedMacData)
-  const r = generatePrivateKey(rand)
+  if (ephemeral !== undefined) assertBytes('ephemeral.publicKey', ephemeral.publicKey, 64)
+  const r = ephemeral?.privateKey ?? generatePrivateKey(rand)
   const { encKey, macKey } = deriveKeys(ecdh(r, pub64))
   const iv = (rand ?? secureRandom).bytes(16)
   assertBytes('rand.bytes(16)', iv, 16)
   const out = new Uint8Array(ECIES_OVERHEAD + plaintext.length)
   out[0] = 4
-  out.set(publicKeyFromPrivate(r), 1)
+  out.set(ephemeral?.publicKey ?? publicKeyFromPrivate(r), 1)
   out.set(iv, 65)
   out.set(aes128CtrXor(encKey, iv, plaintext), 81)
   const body = out.subarray(65, 81 + plaintext.length)

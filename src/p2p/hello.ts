@@ -118,7 +118,10 @@ export function decodeDisconnect(payload: Uint8Array): DiscReason {
 /** Options of {@link exchangeHello}. */
 export interface HelloExchangeOptions {
   readonly clock: Clock
-  /** Deadline of the whole exchange (default 5 s: the setup deadline). */
+  /**
+   * Deadline of the whole exchange (default 5 s: the setup deadline). `Infinity`: no deadline of
+   * its own, for a caller whose `signal` already carries one (as `setupConnection`'s does).
+   */
   readonly timeoutMs?: number
   readonly signal?: AbortSignal
   /** The key authenticated by the encryption handshake; the Hello id must equal it. */
@@ -130,25 +133,33 @@ export interface HelloExchangeOptions {
  * {@link DisconnectError}; a bad identity with a local one (the caller sends it). On success,
  * snappy is switched on when both versions allow it.
  */
-export async function exchangeHello(
+export function exchangeHello(t: MsgTransport, ours: Hello, opts: HelloExchangeOptions): Promise<Hello> {
+  const ms = opts.timeoutMs ?? 5000
+  // The caller's deadline only: every read and write below honours the signal.
+  if (!Number.isFinite(ms)) return helloExchange(t, ours, opts.signal, opts.remotePublicKey)
+  return withTimeout(opts.clock, ms, 'hello exchange', opts.signal, (signal) =>
+    helloExchange(t, ours, signal, opts.remotePublicKey),
+  )
+}
+
+async function helloExchange(
   t: MsgTransport,
   ours: Hello,
-  opts: HelloExchangeOptions,
+  signal: AbortSignal | undefined,
+  remotePublicKey: Uint8Array | undefined,
 ): Promise<Hello> {
-  return withTimeout(opts.clock, opts.timeoutMs ?? 5000, 'hello exchange', opts.signal, async (signal) => {
-    const write = t.writeMsg(BaseMsg.Hello, encodeHello(ours), { signal })
-    // A failed write shows up as a failed read too; keep it from being unhandled.
-    write.catch(() => {})
-    // The first message must be a Hello (or a Disconnect): never buffer more than a Hello's size.
-    const msg = await t.readMsg({ signal, maxFrameSize: HELLO_MAX_FRAME_SIZE })
-    if (msg.code === BaseMsg.Disconnect) throw new DisconnectError(decodeDisconnect(msg.payload), 'remote')
-    if (msg.code !== BaseMsg.Hello)
-      throw new PeerProtocolError('invalid-msg', `expected Hello, got message code ${msg.code}`)
-    const theirs = decodeHello(msg.payload)
-    checkHelloIdentity(theirs, opts.remotePublicKey)
-    await write
-    if (ours.version >= SNAPPY_PROTOCOL_VERSION && theirs.version >= SNAPPY_PROTOCOL_VERSION)
-      t.setSnappy(true)
-    return theirs
-  })
+  const io = signal === undefined ? undefined : { signal }
+  const write = t.writeMsg(BaseMsg.Hello, encodeHello(ours), io)
+  // A failed write shows up as a failed read too; keep it from being unhandled.
+  write.catch(() => {})
+  // The first message must be a Hello (or a Disconnect): never buffer more than a Hello's size.
+  const msg = await t.readMsg({ ...io, maxFrameSize: HELLO_MAX_FRAME_SIZE })
+  if (msg.code === BaseMsg.Disconnect) throw new DisconnectError(decodeDisconnect(msg.payload), 'remote')
+  if (msg.code !== BaseMsg.Hello)
+    throw new PeerProtocolError('invalid-msg', `expected Hello, got message code ${msg.code}`)
+  const theirs = decodeHello(msg.payload)
+  checkHelloIdentity(theirs, remotePublicKey)
+  await write
+  if (ours.version >= SNAPPY_PROTOCOL_VERSION && theirs.version >= SNAPPY_PROTOCOL_VERSION) t.setSnappy(true)
+  return theirs
 }

@@ -3,7 +3,15 @@
  * messages by code range to each matched protocol's bounded inbound queue, Ping/Pong, the
  * Disconnect exchange, one serialised write path, and the typed end of the connection.
  */
-import { abortReason, type Clock, type Logger, silentLogger, toHex, withTimeout } from '../util/index.js'
+import {
+  abortReason,
+  type Clock,
+  type Logger,
+  silentLogger,
+  type Timer,
+  toHex,
+  withTimeout,
+} from '../util/index.js'
 import { BaseMsg, decodeDisconnect, EMPTY_LIST_PAYLOAD, encodeDisconnect, type Hello } from './hello.js'
 import { BoundedQueue, type Msg, type MsgOptions, type MsgReadWriter, type MsgTransport } from './msg.js'
 import {
@@ -21,6 +29,9 @@ import {
   type MatchedProtocol,
   type ProtocolPeer,
 } from './protocol.js'
+
+/** A settled promise shared by every peer that has not written yet. */
+const SETTLED: Promise<void> = Promise.resolve()
 
 /** Peer timings and limits; defaults are geth's. */
 export interface PeerConfig {
@@ -92,8 +103,6 @@ export class Peer {
   readonly inbound: boolean
   readonly localAddress: string | undefined
   readonly remoteAddress: string | undefined
-  /** Aborted when the peer ends. */
-  readonly signal: AbortSignal
   /** When the peer was created (clock ms). */
   readonly connectedAt: number
 
@@ -102,13 +111,19 @@ export class Peer {
   private readonly log: Logger
   private readonly cfg: PeerConfig
   private readonly onMsgEvent: ((e: PeerMsgEvent) => void) | undefined
-  private readonly ac = new AbortController()
+  /** Created when {@link signal} is first asked for (most idle peers never need one). */
+  private ac: AbortController | undefined
+  /** Set once the peer has finished ending: the reason {@link signal} aborts with. */
+  private closedWith: Error | undefined
   private readonly running: RunningProto[]
-  private lastWrite: Promise<void> = Promise.resolve()
+  /** Tail of the write chain (a shared settled promise until the first write). */
+  private lastWrite: Promise<void> = SETTLED
   private ended: PeerEnd | undefined
   private resolveEnd!: (e: PeerEnd) => void
   private readonly endPromise: Promise<PeerEnd>
   private started = false
+  /** The ping timer while the peer runs. */
+  private ping: Timer | undefined
 
   constructor(init: PeerInit) {
     this.t = init.transport
@@ -117,11 +132,10 @@ export class Peer {
     this.localAddress = init.localAddress
     this.remoteAddress = init.remoteAddress
     this.clock = init.clock
-    this.cfg = { ...PEER_DEFAULTS, ...init.config }
+    this.cfg = init.config === undefined ? PEER_DEFAULTS : { ...PEER_DEFAULTS, ...init.config }
     this.publicKeyHex = toHex(init.hello.id)
     this.log = (init.logger ?? silentLogger).child({ peer: this.publicKeyHex.slice(0, 16) })
     this.onMsgEvent = init.onMsgEvent
-    this.signal = this.ac.signal
     this.connectedAt = init.clock.monotonic()
     this.running = init.protocols.map((m) => ({
       matched: m,
@@ -130,6 +144,15 @@ export class Peer {
     this.endPromise = new Promise((r) => {
       this.resolveEnd = r
     })
+  }
+
+  /** Aborted when the peer ends. */
+  get signal(): AbortSignal {
+    if (this.ac === undefined) {
+      this.ac = new AbortController()
+      if (this.closedWith !== undefined) this.ac.abort(this.closedWith)
+    }
+    return this.ac.signal
   }
 
   /** The remote's client name (geth truncates it to 20 characters in `Name()`). */
@@ -156,12 +179,11 @@ export class Peer {
   run(): Promise<PeerEnd> {
     if (this.started) return this.endPromise
     this.started = true
-    const ping = this.clock.setInterval(() => {
+    this.ping = this.clock.setInterval(() => {
       this.write(BaseMsg.Ping, EMPTY_LIST_PAYLOAD).catch((e: unknown) => this.end(e))
     }, this.cfg.pingIntervalMs)
-    this.signal.addEventListener('abort', () => ping.cancel(), { once: true })
     void this.readLoop()
-    for (const r of this.running) void this.runProtocol(r)
+    for (const r of this.running) this.runProtocol(r)
     return this.endPromise
   }
 
@@ -178,7 +200,8 @@ export class Peer {
   private async readLoop(): Promise<void> {
     try {
       for (;;) {
-        const m = await this.t.readMsg({ signal: this.signal })
+        // No signal: when the peer ends, the transport is closed, which fails this read.
+        const m = await this.t.readMsg()
         if (this.ended) return
         if (m.code < BASE_PROTOCOL_LENGTH) {
           if (m.code === BaseMsg.Ping) {
@@ -202,22 +225,26 @@ export class Peer {
           code,
           size: m.payload.length,
         })
-        // Waits while the protocol's queue is full: the socket is not read meanwhile.
-        await r.queue.push(
-          { code, payload: m.payload, size: m.payload.length, receivedAt: this.clock.now() },
-          this.signal,
-        )
+        // Waits while the protocol's queue is full: the socket is not read meanwhile. No signal:
+        // when the peer ends, its queues are closed, which fails this push.
+        await r.queue.push({ code, payload: m.payload, size: m.payload.length, receivedAt: this.clock.now() })
       }
     } catch (err) {
       this.end(err)
     }
   }
 
-  private async runProtocol(r: RunningProto): Promise<void> {
+  /** Start a protocol; the peer ends when its `run` settles. */
+  private runProtocol(r: RunningProto): void {
+    const peer = this
     const proto = r.matched.protocol
+    // Method shorthands: plain objects whose functions can be detached (they do not use `this`),
+    // without the name wrappers a name-keeping loader (tsx) puts around arrow properties.
     const rw: MsgReadWriter = {
-      readMsg: (opts?: MsgOptions) => r.queue.shift(opts?.signal),
-      writeMsg: (code: number, payload: Uint8Array, opts?: MsgOptions) => {
+      readMsg(opts?: MsgOptions) {
+        return r.queue.shift(opts?.signal)
+      },
+      writeMsg(code: number, payload: Uint8Array, opts?: MsgOptions) {
         if (!Number.isInteger(code) || code < 0 || code >= proto.length)
           return Promise.reject(
             new PeerProtocolError(
@@ -225,29 +252,28 @@ export class Peer {
               `${capString(proto)}: code ${code} not below ${proto.length}`,
             ),
           )
-        this.onMsgEvent?.({
+        peer.onMsgEvent?.({
           type: 'msgsend',
-          peer: this.publicKeyHex,
+          peer: peer.publicKeyHex,
           protocol: capString(proto),
           code,
           size: payload.length,
         })
-        return this.write(code + r.matched.offset, payload, opts?.signal)
+        return peer.write(code + r.matched.offset, payload, opts?.signal)
       },
     }
-    const view: ProtocolPeer = {
-      id: this.publicKeyHex,
-      name: this.hello.name,
-      caps: this.hello.caps,
-      disconnect: (reason) => this.disconnect(reason as DiscReason),
-      signal: this.signal,
-    }
+    const view = new ProtocolView(this)
+    let done: Promise<void>
     try {
-      await proto.run(view, rw)
-      this.end(new DisconnectError(DiscReason.Quitting, 'local'))
+      done = Promise.resolve(proto.run(view, rw))
     } catch (err) {
-      this.end(err)
+      done = Promise.reject(err)
     }
+    // Plain callbacks rather than an async frame kept suspended for the peer's whole life.
+    done.then(
+      () => this.end(new DisconnectError(DiscReason.Quitting, 'local')),
+      (err: unknown) => this.end(err),
+    )
   }
 
   /** One write path for all protocols: writes go out in call order. */
@@ -272,9 +298,11 @@ export class Peer {
     this.log.debug('peer ending', { reason: discReasonName(d.reason), side, err: error.message })
     const closed = new PeerClosedError('peer has ended', { cause: error })
     for (const r of this.running) r.queue.close(closed, true)
+    this.ping?.cancel()
     const finish = (): void => {
       this.t.close()
-      this.ac.abort(closed)
+      this.closedWith = closed
+      this.ac?.abort(closed)
       this.resolveEnd(this.ended!)
     }
     if (d.send === undefined) {
@@ -290,5 +318,26 @@ export class Peer {
     })
       .catch(() => {})
       .finally(finish)
+  }
+}
+
+/**
+ * What a protocol sees of its peer. A class so that `signal` can be a getter without putting
+ * the object in dictionary mode (the peer creates its AbortController on first use); its
+ * `disconnect` is an own function that can be detached.
+ */
+class ProtocolView implements ProtocolPeer {
+  readonly id: string
+  readonly name: string
+  readonly caps: readonly Cap[]
+  readonly disconnect: (reason: number) => void
+  constructor(private readonly peer: Peer) {
+    this.id = peer.publicKeyHex
+    this.name = peer.hello.name
+    this.caps = peer.hello.caps
+    this.disconnect = (reason) => peer.disconnect(reason as DiscReason)
+  }
+  get signal(): AbortSignal {
+    return this.peer.signal
   }
 }

@@ -28,14 +28,24 @@ export const DISC_WRITE_TIMEOUT_MS = 1_000
 
 /** Adapt an {@link RLPxConn} to the peer layer's {@link MsgTransport}. */
 export function rlpxTransport(conn: RLPxConn): MsgTransport {
+  // Method shorthands: own properties (the object can be spread), and no name wrappers when a
+  // loader keeps function names (tsx), which would give each closure a property dictionary.
   return {
-    readMsg: (opts) => conn.readMsg(opts),
-    writeMsg: async (code, payload, opts) => {
+    readMsg(opts) {
+      return conn.readMsg(opts)
+    },
+    async writeMsg(code, payload, opts) {
       await conn.writeMsg(code, payload, opts)
     },
-    setSnappy: (on) => conn.setSnappy(on),
-    close: (err) => conn.close(err),
-    closeGracefully: (ms) => conn.closeGracefully(ms),
+    setSnappy(on) {
+      conn.setSnappy(on)
+    },
+    close(err) {
+      conn.close(err)
+    },
+    closeGracefully(ms) {
+      return conn.closeGracefully(ms)
+    },
   }
 }
 
@@ -86,17 +96,18 @@ export async function setupConnection(o: SetupOptions): Promise<SetupResult> {
   const deadline = timeoutSignal(o.clock, timeoutMs, 'connection setup')
   const signal = anySignal(o.signal, deadline.signal)
   try {
+    // Both steps run under `signal`, which carries the setup deadline: no timers of their own.
     const remotePublicKey = await conn.handshake({
       privateKey: o.privateKey,
       ...(o.remotePublicKey ? { remotePublicKey: o.remotePublicKey } : {}),
       signal,
+      timeoutMs: Number.POSITIVE_INFINITY,
     })
     o.afterEncHandshake?.(remotePublicKey)
     const transport = rlpxTransport(conn)
-    const remaining = Math.max(1, timeoutMs - (o.clock.monotonic() - started))
     const hello = await exchangeHello(transport, o.hello, {
       clock: o.clock,
-      timeoutMs: remaining,
+      timeoutMs: Number.POSITIVE_INFINITY,
       signal,
       remotePublicKey,
     })

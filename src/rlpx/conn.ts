@@ -33,6 +33,7 @@ import {
   silentLogger,
   systemClock,
   TimeoutError,
+  type Timer,
 } from '../util/index.js'
 import { FRAME_HEADER_SIZE, FrameCodec, type FrameHeader, MAX_FRAME_SIZE } from './frame.js'
 import {
@@ -56,6 +57,8 @@ import {
 const DISCONNECT_MSG_CODE = 0x01
 /** Largest uncompressed Disconnect accepted with snappy on (`[reason]` is 2-3 bytes). */
 const MAX_RAW_DISCONNECT_SIZE = 16
+
+const NO_TIMER: Timer = { cancel() {} }
 
 /** The connection is closed: by us, by the peer (EOF, reset) or after an earlier failure. */
 export class ConnectionClosedError extends DevP2PError {
@@ -121,7 +124,7 @@ export interface RLPxHandshakeOptions {
   /** The peer's static public key (64 bytes). Given: we dial (initiator). Absent: we listen. */
   readonly remotePublicKey?: Uint8Array
   readonly signal?: AbortSignal
-  /** Overrides the configured handshake deadline. */
+  /** Overrides the configured handshake deadline; `Infinity`: none of its own (`signal` carries one). */
   readonly timeoutMs?: number
   /** Send a pre-EIP-8 auth (initiator only; for tests and very old peers). */
   readonly legacy?: boolean
@@ -167,9 +170,27 @@ interface PendingRead {
   readonly reject: (e: Error) => void
 }
 
+/** A `readMsg` waiting for bytes. */
+interface MsgWait {
+  readonly codec: FrameCodec
+  readonly limit: number
+  /** Set once the frame's header is read. */
+  header: FrameHeader | undefined
+  /** Monotonic time at which the read times out. */
+  readonly deadline: number
+  readonly resolve: (m: RLPxMsg) => void
+  readonly reject: (e: Error) => void
+  readonly signal: AbortSignal | undefined
+  onAbort: (() => void) | undefined
+}
+
 /**
  * Exact-size reads over the chunks a socket emits. Memory follows bytes received: nothing is
  * allocated from a length a peer claims, chunks are only joined once a read is complete.
+ *
+ * Two ways to wait: {@link read} (a promise for `n` bytes: the handshake), or `waiting` set by
+ * the owner, which is then called back on every change (message reads, without a promise per
+ * step).
  */
 class ChunkReader {
   // BOUNDED: the socket is paused once `buffered` passes the high-water mark with no read
@@ -178,12 +199,17 @@ class ChunkReader {
   private head = 0
   private buffered = 0
   private pending: PendingRead | undefined
-  private endError: Error | undefined
+  /** Set once no more bytes will arrive: why. */
+  endError: Error | undefined
   private dead = false
+  /** The owner waits for bytes (a message read): call it back, never pause the socket. */
+  waiting = false
 
   constructor(
     private readonly socket: Duplex,
     private readonly highWaterMark: number,
+    /** Called when bytes arrive or the stream ends while `waiting`. */
+    private readonly onReadable: () => void,
   ) {}
 
   push(chunk: Uint8Array): void {
@@ -191,11 +217,25 @@ class ChunkReader {
     this.chunks.push(chunk)
     this.buffered += chunk.length
     const p = this.pending
-    if (p !== undefined && this.buffered >= p.n) {
-      this.pending = undefined
-      p.resolve(this.take(p.n))
-    }
-    if (this.pending === undefined && this.buffered >= this.highWaterMark) this.socket.pause()
+    if (p !== undefined) {
+      if (this.buffered >= p.n) {
+        this.pending = undefined
+        p.resolve(this.take(p.n))
+      }
+    } else if (this.waiting) this.onReadable()
+    this.maybePause()
+  }
+
+  /** Pause the socket while nobody waits and the buffer is above the high-water mark. */
+  maybePause(): void {
+    if (this.pending === undefined && !this.waiting && this.buffered >= this.highWaterMark)
+      this.socket.pause()
+  }
+
+  /** Start waiting for bytes (the owner is called back); the socket flows. */
+  startWaiting(): void {
+    this.waiting = true
+    this.socket.resume()
   }
 
   /** No more bytes will arrive: reads the buffer cannot satisfy fail with `err`. */
@@ -206,15 +246,22 @@ class ChunkReader {
       this.pending = undefined
       p.reject(this.endError)
     }
+    if (this.waiting) this.onReadable()
   }
 
-  /** Drop everything and fail with `err` from now on. */
-  fail(err: Error): void {
+  /** Drop what is buffered and ignore later chunks; reads keep failing with the error they had. */
+  drop(): void {
     this.dead = true
     this.chunks.length = 0
     this.head = 0
     this.buffered = 0
+  }
+
+  /** Drop everything and fail with `err` from now on (a waiting owner is not called back). */
+  fail(err: Error): void {
+    this.drop()
     this.endError = err
+    this.waiting = false
     this.end(err)
   }
 
@@ -284,9 +331,16 @@ export class RLPxConn {
   private state: ConnState = { kind: 'new' }
   private snappyOn = false
   private reading = false
+  /** The message read waiting for bytes, if any. */
+  private msgWait: MsgWait | undefined
+  /** The connection's read timer (see {@link readMsg}); left armed after reads complete. */
+  private readTimer: Timer | undefined
+  /** The socket is corked until the next tick (see {@link writeRaw}). */
+  private corked = false
   /** Tail of the write queue (undefined when idle): each write starts when the previous one settled. */
   private writeTail: Promise<void> | undefined
-  private readonly closeWaiters = new Set<(err: Error) => void>() // BOUNDED: at most one (the head write)
+  /** Writes waiting for `'drain'`, told when the connection closes; created on first use. */
+  private closeWaiters: Set<(err: Error) => void> | undefined // BOUNDED: at most one (the head write)
 
   constructor(socket: Duplex, deps: RLPxConnDeps = {}, config: Partial<RLPxConnConfig> = {}) {
     this.config = resolveConnConfig(config)
@@ -295,19 +349,22 @@ export class RLPxConn {
     this.random = deps.random ?? secureRandom
     this.log = deps.logger ?? silentLogger
     this.snappyCodec = deps.snappy
-    this.reader = new ChunkReader(socket, this.config.readHighWaterMark)
+    this.reader = new ChunkReader(socket, this.config.readHighWaterMark, () => this.pumpRead())
     // Every frame goes out in one write, so Nagle's algorithm only adds latency (Go's TCP
     // connections, and so go-ethereum's, have it off too).
     ;(socket as Partial<Pick<Socket, 'setNoDelay'>>).setNoDelay?.(true)
     socket.on('data', (chunk: Uint8Array) => this.reader.push(chunk))
-    socket.on('end', () =>
-      this.remoteClosed(new ConnectionClosedError('connection closed by the peer (EOF)')),
-    )
-    socket.on('error', (err: Error) =>
-      this.remoteClosed(new ConnectionClosedError(`socket error: ${err.message}`, { cause: err })),
-    )
-    socket.on('close', () => this.remoteClosed(new ConnectionClosedError('socket closed')))
-    if (socket.destroyed) this.remoteClosed(new ConnectionClosedError('socket closed'))
+    // The error objects are only built when they change the state (not for the 'close' that
+    // follows every 'end', nor after a local close).
+    socket.on('end', () => this.socketEnded('connection closed by the peer (EOF)'))
+    socket.on('error', (err: Error) => this.socketEnded(`socket error: ${err.message}`, err))
+    socket.on('close', () => this.socketEnded('socket closed'))
+    if (socket.destroyed) this.socketEnded('socket closed')
+  }
+
+  private socketEnded(message: string, cause?: Error): void {
+    if (this.state.kind === 'closed') return
+    this.remoteClosed(new ConnectionClosedError(message, cause === undefined ? undefined : { cause }))
   }
 
   /** `new` → `handshaking` → `open` → `closed`. */
@@ -341,6 +398,15 @@ export class RLPxConn {
 
   /** Close now (destroys the socket). Pending and later operations fail. Idempotent. */
   close(reason?: Error): void {
+    const s = this.state
+    if (s.kind === 'closed') {
+      // Already closed (for example by the peer): make buffered frames unreadable from now on.
+      if (s.codec !== undefined) {
+        this.state = { ...s, codec: undefined }
+        this.reader.drop()
+      }
+      return
+    }
     this.fail(reason ?? new ConnectionClosedError('connection closed locally'), false)
   }
 
@@ -456,36 +522,112 @@ export class RLPxConn {
    * Read the next message. One read at a time. Rejects (and closes the connection) with
    * `TimeoutError` after `readTimeoutMs`, `DecodeError`/`FrameMacError` on a bad or over-limit
    * frame, `ConnectionClosedError` when the peer closed, `AbortError` when `signal` aborts. A
-   * frame already buffered in full is returned without arming a timer.
+   * frame already buffered in full is returned without waiting.
+   *
+   * A read that waits holds no timer of its own: the connection keeps one read timer, armed
+   * lazily and left running across reads, which fails the waiting read once it is
+   * `readTimeoutMs` old.
    */
-  async readMsg(opts: RLPxIoOptions = {}): Promise<RLPxMsg> {
+  readMsg(opts: RLPxIoOptions = {}): Promise<RLPxMsg> {
     const s = this.state
     const codec = s.kind === 'open' || (s.kind === 'closed' && s.codec) ? s.codec : undefined
-    if (codec === undefined) throw this.notOpen()
-    if (this.reading) throw new Error('readMsg: another read is in progress')
-    if (opts.signal?.aborted) throw abortReason(opts.signal)
-    this.reading = true
+    if (codec === undefined) return Promise.reject(this.notOpen())
+    if (this.reading) return Promise.reject(new Error('readMsg: another read is in progress'))
+    const signal = opts.signal
+    if (signal?.aborted) return Promise.reject(abortReason(signal))
     const r = this.reader
     const limit = Math.min(opts.maxFrameSize ?? this.config.maxFrameSize, this.config.maxFrameSize)
+    let header: FrameHeader | undefined
     try {
       if (r.length >= FRAME_HEADER_SIZE) {
-        const header = this.readHeader(codec, r.take(FRAME_HEADER_SIZE), limit)
-        if (r.length >= header.bodyLength) return this.readBody(codec, r.take(header.bodyLength))
-        return await this.deadline(this.config.readTimeoutMs, 'RLPx frame read', opts.signal, async () =>
-          this.readBody(codec, await r.read(header.bodyLength)),
-        )
+        header = this.readHeader(codec, r.take(FRAME_HEADER_SIZE), limit)
+        if (r.length >= header.bodyLength)
+          return Promise.resolve(this.readBody(codec, r.take(header.bodyLength)))
       }
-      return await this.deadline(this.config.readTimeoutMs, 'RLPx frame read', opts.signal, async () => {
-        const header = this.readHeader(codec, await r.read(FRAME_HEADER_SIZE), limit)
-        return this.readBody(codec, await r.read(header.bodyLength))
-      })
+      if (r.endError !== undefined) throw r.endError
     } catch (err) {
       const e = err instanceof Error ? err : new Error(String(err))
       this.fail(e, true)
-      throw e
-    } finally {
-      this.reading = false
+      return Promise.reject(e)
     }
+    return new Promise<RLPxMsg>((resolve, reject) => {
+      const w: MsgWait = {
+        codec,
+        limit,
+        header,
+        deadline: this.clock.monotonic() + this.config.readTimeoutMs,
+        resolve,
+        reject,
+        signal,
+        onAbort: undefined,
+      }
+      if (signal !== undefined) {
+        w.onAbort = () => {
+          if (this.msgWait === w) this.failRead(w, abortReason(signal))
+        }
+        signal.addEventListener('abort', w.onAbort, { once: true })
+      }
+      this.msgWait = w
+      this.reading = true
+      this.armReadTimer(this.config.readTimeoutMs)
+      r.startWaiting()
+    })
+  }
+
+  /** Bytes arrived or the stream ended while a message read waits: finish it if possible. */
+  private pumpRead(): void {
+    const w = this.msgWait
+    if (w === undefined) return
+    const r = this.reader
+    let msg: RLPxMsg | undefined
+    try {
+      if (w.header === undefined && r.length >= FRAME_HEADER_SIZE)
+        w.header = this.readHeader(w.codec, r.take(FRAME_HEADER_SIZE), w.limit)
+      if (w.header !== undefined && r.length >= w.header.bodyLength)
+        msg = this.readBody(w.codec, r.take(w.header.bodyLength))
+      else if (r.endError !== undefined) throw r.endError
+    } catch (err) {
+      this.failRead(w, err instanceof Error ? err : new Error(String(err)))
+      return
+    }
+    if (msg === undefined) return
+    this.endWait(w)
+    r.maybePause()
+    w.resolve(msg)
+  }
+
+  /** Arm the connection's read timer to fire in `ms` (unless it is armed). */
+  private armReadTimer(ms: number): void {
+    this.readTimer ??= this.clock.setTimeout(() => this.readTimerFired(), ms)
+  }
+
+  /** The connection's read timer fired: fail the waiting read if it is due, else re-arm. */
+  private readTimerFired(): void {
+    this.readTimer = undefined
+    const w = this.msgWait
+    if (w === undefined) return
+    const left = w.deadline - this.clock.monotonic()
+    if (left > 0) {
+      this.armReadTimer(left)
+      return
+    }
+    const ms = this.config.readTimeoutMs
+    this.failRead(w, new TimeoutError(`RLPx frame read timed out after ${ms} ms`, ms))
+  }
+
+  /** The waiting read is over (whichever way). */
+  private endWait(w: MsgWait): void {
+    this.msgWait = undefined
+    this.reading = false
+    this.reader.waiting = false
+    if (w.onAbort !== undefined) w.signal?.removeEventListener('abort', w.onAbort)
+  }
+
+  /** The waiting read failed: the connection fails with the same error. */
+  private failRead(w: MsgWait, err: Error): void {
+    this.endWait(w)
+    this.fail(err, true)
+    w.reject(err)
   }
 
   /** Check a frame header; the size limit is decided here, before the body is buffered. */
@@ -581,7 +723,8 @@ export class RLPxConn {
   // Socket plumbing
 
   /**
-   * Run `op` under a deadline on the injected clock and the caller's `signal`. On timeout or abort
+   * Run `op` under a deadline on the injected clock (none when `ms` is not finite: the caller's
+   * `signal` carries it) and the caller's `signal`. On timeout or abort
    * the returned promise rejects at once; the caller then closes the connection, which rejects
    * whatever `op` still waits on (a read or a drain).
    */
@@ -603,9 +746,11 @@ export class RLPxConn {
       const onAbort = (): void => {
         if (finish()) reject(abortReason(signal!))
       }
-      const timer = this.clock.setTimeout(() => {
-        if (finish()) reject(new TimeoutError(`${what} timed out after ${ms} ms`, ms))
-      }, ms)
+      const timer = Number.isFinite(ms)
+        ? this.clock.setTimeout(() => {
+            if (finish()) reject(new TimeoutError(`${what} timed out after ${ms} ms`, ms))
+          }, ms)
+        : NO_TIMER
       signal?.addEventListener('abort', onAbort, { once: true })
       op().then(
         (v) => {
@@ -618,11 +763,31 @@ export class RLPxConn {
     })
   }
 
-  /** Hand bytes to the socket; false when its buffer is full (wait for `'drain'`). */
+  /**
+   * Hand bytes to the socket; false when its buffer is full (wait for `'drain'`). The socket is
+   * corked until the end of the current tick, so the frames written in one tick (a burst of
+   * small messages, or an ack and the Hello that follows it) leave in one `writev`.
+   */
   private writeRaw(bytes: Uint8Array): boolean {
     const socket = this.socket
     if (socket.destroyed || socket.writableEnded) throw this.closedError()
+    if (!this.corked) {
+      this.corked = true
+      socket.cork()
+      process.nextTick(RLPxConn.uncork, this)
+    }
     return socket.write(bytes)
+  }
+
+  private static uncork(conn: RLPxConn): void {
+    conn.flushWrites()
+  }
+
+  /** Let corked writes go to the socket now (at the end of the tick, or before a destroy). */
+  private flushWrites(): void {
+    if (!this.corked) return
+    this.corked = false
+    this.socket.uncork()
   }
 
   /** Write bytes; resolve at once, or on `'drain'` when the socket's buffer is full. */
@@ -637,15 +802,16 @@ export class RLPxConn {
     return new Promise<void>((resolve, reject) => {
       const onDrain = (): void => {
         socket.off('drain', onDrain)
-        this.closeWaiters.delete(onClose)
+        this.closeWaiters?.delete(onClose)
         resolve()
       }
       const onClose = (err: Error): void => {
         socket.off('drain', onDrain)
-        this.closeWaiters.delete(onClose)
+        this.closeWaiters?.delete(onClose)
         reject(err)
       }
       socket.on('drain', onDrain)
+      this.closeWaiters ??= new Set()
       this.closeWaiters.add(onClose)
     })
   }
@@ -666,38 +832,59 @@ export class RLPxConn {
 
   /** The peer closed or the socket failed: keep buffered bytes readable, fail everything else. */
   private remoteClosed(err: ConnectionClosedError): void {
-    this.reader.end(err)
     const s = this.state
-    if (s.kind === 'closed') return
+    if (s.kind === 'closed') {
+      this.reader.end(err)
+      return
+    }
     this.state = {
       kind: 'closed',
       error: err,
       codec: s.kind === 'open' ? s.codec : undefined,
       remotePublicKey: s.kind === 'open' ? s.remotePublicKey : undefined,
     }
+    this.cancelReadTimer()
+    // A waiting read takes what is buffered, or fails with `err` (and clears the codec).
+    this.reader.end(err)
     this.log.debug('rlpx connection closed by peer', { err })
     this.rejectWriters(err)
-    if (!this.socket.destroyed) this.socket.destroy()
+    if (!this.socket.destroyed) {
+      this.flushWrites()
+      this.socket.destroy()
+    }
   }
 
   /** A local failure: close for good (nothing more is read), destroy the socket. */
   private fail(err: Error, logIt: boolean): void {
     const s = this.state
-    this.reader.fail(
-      err instanceof ConnectionClosedError ? err : new ConnectionClosedError(err.message, { cause: err }),
-    )
+    const closed =
+      err instanceof ConnectionClosedError ? err : new ConnectionClosedError(err.message, { cause: err })
+    const w = this.msgWait
+    if (w !== undefined) this.endWait(w)
+    this.reader.fail(closed)
+    this.cancelReadTimer()
     if (s.kind === 'closed') {
       // Already closed (for example by the peer): make buffered frames unreadable from now on.
       this.state = { ...s, codec: undefined }
-      return
+    } else {
+      this.state = { kind: 'closed', error: err, codec: undefined, remotePublicKey: this.remotePublicKey }
+      if (logIt) this.log.debug('rlpx connection failed', { err })
+      if (this.closeWaiters?.size) this.rejectWriters(this.closedError())
+      // Frames written in this tick still go out (as they did before writes were corked).
+      this.flushWrites()
+      this.socket.destroy()
     }
-    this.state = { kind: 'closed', error: err, codec: undefined, remotePublicKey: this.remotePublicKey }
-    if (logIt) this.log.debug('rlpx connection failed', { err })
-    this.rejectWriters(this.closedError())
-    this.socket.destroy()
+    w?.reject(closed)
+  }
+
+  private cancelReadTimer(): void {
+    if (this.readTimer !== undefined) {
+      this.readTimer.cancel()
+      this.readTimer = undefined
+    }
   }
 
   private rejectWriters(err: Error): void {
-    for (const w of [...this.closeWaiters]) w(err)
+    if (this.closeWaiters?.size) for (const w of [...this.closeWaiters]) w(err)
   }
 }

@@ -31,6 +31,8 @@ export const FRAME_MAC_SIZE = 16
 /** The header-data every frame carries: RLP [0, 0] (capability-id and context-id, unused). */
 const HEADER_DATA = Uint8Array.of(0xc2, 0x80, 0x80)
 const ZERO_IV = new Uint8Array(16)
+/** The reading state between frames (shared: it holds nothing). */
+const READ_HEADER = { kind: 'header' } as const
 
 /**
  * A running hash for the frame MAC: `update` absorbs, `digest` returns the digest of everything
@@ -130,7 +132,7 @@ export class FrameCodec {
   private read:
     | { readonly kind: 'header' }
     | { readonly kind: 'body'; readonly frameSize: number; readonly bodyLength: number }
-    | { readonly kind: 'failed'; readonly error: DecodeError } = { kind: 'header' }
+    | { readonly kind: 'failed'; readonly error: DecodeError } = READ_HEADER
 
   constructor(secrets: FrameSecrets) {
     assertBytes('aesSecret', secrets.aesSecret, 32)
@@ -172,21 +174,21 @@ export class FrameCodec {
     const padded = (frameSize + 15) & ~15
     const out = new Uint8Array(FRAME_HEADER_SIZE + padded + FRAME_MAC_SIZE)
 
-    const header = new Uint8Array(16)
-    header[0] = frameSize >>> 16
-    header[1] = (frameSize >>> 8) & 0xff
-    header[2] = frameSize & 0xff
-    header.set(HEADER_DATA, 3)
-    const headerCt = this.egressAes.update(header)
+    // The plaintext header and padded body, contiguous at 16..32+padded (where the header MAC
+    // and the body go), so that one call of the keystream, which runs on from the header into
+    // the body, encrypts both. Then the ciphertext is put in place around the header MAC.
+    out[16] = frameSize >>> 16
+    out[17] = (frameSize >>> 8) & 0xff
+    out[18] = frameSize & 0xff
+    out.set(HEADER_DATA, 19)
+    out.set(ptype, FRAME_HEADER_SIZE)
+    out.set(payload, FRAME_HEADER_SIZE + ptype.length)
+    const ct = this.egressAes.update(out.subarray(16, FRAME_HEADER_SIZE + padded))
+    const headerCt = ct.subarray(0, 16)
+    const bodyCt = ct.subarray(16)
     out.set(headerCt, 0)
     out.set(this.headerMac(this.egressMac, headerCt), 16)
-
-    // Build the padded plaintext in place, encrypt it, then copy the ciphertext back.
-    const body = out.subarray(FRAME_HEADER_SIZE, FRAME_HEADER_SIZE + padded)
-    body.set(ptype, 0)
-    body.set(payload, ptype.length)
-    const bodyCt = this.egressAes.update(body)
-    body.set(bodyCt)
+    out.set(bodyCt, FRAME_HEADER_SIZE)
     out.set(this.frameMac(this.egressMac, bodyCt), FRAME_HEADER_SIZE + padded)
     return out
   }
@@ -240,7 +242,7 @@ export class FrameCodec {
     } catch (err) {
       this.failRead(err as DecodeError)
     }
-    this.read = { kind: 'header' }
+    this.read = READ_HEADER
     return { code: code.code, payload: frame.subarray(code.length) }
   }
 

@@ -19,9 +19,11 @@
  */
 import {
   ECIES_OVERHEAD,
+  type EciesEphemeral,
   ecdh,
   eciesDecrypt,
   eciesEncrypt,
+  eciesEphemeral,
   generatePrivateKey,
   KeccakState,
   keccak256,
@@ -34,6 +36,7 @@ import {
   assertBytes,
   concatBytes,
   DecodeError,
+  equalBytes,
   HandshakeError,
   type RandomSource,
   secureRandom,
@@ -157,12 +160,16 @@ function u16(n: number): Uint8Array {
 // ---------------------------------------------------------------------------------------------
 // Sealing and opening packets
 
-/** ECIES-seal an EIP-8 body: `size || ECIES(remote, body || padding, size)`. */
+/**
+ * ECIES-seal an EIP-8 body: `size || ECIES(remote, body || padding, size)`, with `ephemeral` as
+ * ECIES' key pair when given (else a fresh one).
+ */
 export function sealEip8(
   body: Uint8Array,
   remotePublicKey: Uint8Array,
   random: RandomSource = secureRandom,
   paddingLength?: number,
+  ephemeral?: EciesEphemeral,
 ): Uint8Array {
   const pad = paddingLength ?? MIN_EIP8_PADDING + random.int(MAX_EIP8_PADDING - MIN_EIP8_PADDING + 1)
   const plain = new Uint8Array(body.length + pad)
@@ -170,7 +177,7 @@ export function sealEip8(
   const size = plain.length + ECIES_OVERHEAD
   if (size > MAX_HANDSHAKE_SIZE) throw new RangeError(`handshake packet of ${size} bytes is too large`)
   const prefix = u16(size)
-  return concatBytes(prefix, eciesEncrypt(remotePublicKey, plain, prefix, random))
+  return concatBytes(prefix, eciesEncrypt(remotePublicKey, plain, prefix, random, ephemeral))
 }
 
 /**
@@ -331,6 +338,23 @@ export function deriveSecrets(i: SecretInputs): SessionSecrets {
 // ---------------------------------------------------------------------------------------------
 // The two sides
 
+/**
+ * Public keys of the static private keys handshakes were run with, keyed by the key's array
+ * (a node uses one static key for every connection; deriving its public key costs a scalar
+ * multiplication). An entry is only used while the array still holds the key it was computed
+ * from, checked by a hash of it (so no copy of the key is kept). Never used for ephemeral keys.
+ */
+const staticPublicKeys = new WeakMap<Uint8Array, { readonly keyHash: Uint8Array; readonly pub: Uint8Array }>()
+
+function staticPublicKey(priv: Uint8Array): Uint8Array {
+  const keyHash = keccak256(priv)
+  const hit = staticPublicKeys.get(priv)
+  if (hit !== undefined && equalBytes(hit.keyHash, keyHash)) return hit.pub
+  const pub = publicKeyFromPrivate(priv)
+  staticPublicKeys.set(priv, { keyHash, pub })
+  return pub
+}
+
 function sideKeys(k: HandshakeKeys): {
   priv: Uint8Array
   eph: Uint8Array
@@ -378,7 +402,7 @@ export class InitiatorHandshake {
     const packet = guard('auth', () => {
       const token = ecdh(this.priv, this.remotePublicKey)
       const signature = sign(xorBytes(token, this.nonce), this.eph)
-      const pub = publicKeyFromPrivate(this.priv)
+      const pub = staticPublicKey(this.priv)
       if (format === 'legacy') {
         const plain = encodeAuthLegacy(signature, publicKeyFromPrivate(this.eph), pub, this.nonce)
         return eciesEncrypt(this.remotePublicKey, plain, undefined, this.rand)
@@ -425,6 +449,9 @@ export class RecipientHandshake {
   readonly nonce: Uint8Array
   private readonly priv: Uint8Array
   private readonly eph: Uint8Array
+  private readonly ephPub: Uint8Array
+  /** ECIES key pair of the ack (used once). */
+  private readonly ackEcies: EciesEphemeral
   private readonly rand: RandomSource
   private state:
     | { readonly kind: 'awaiting-auth' }
@@ -448,6 +475,10 @@ export class RecipientHandshake {
     this.eph = k.eph
     this.nonce = k.nonce
     this.rand = k.rand
+    // The ack's two key pairs are derived now, while the auth is still on its way, rather than
+    // between auth and ack (where the initiator waits for them).
+    this.ephPub = publicKeyFromPrivate(this.eph)
+    this.ackEcies = eciesEphemeral(this.rand)
   }
 
   /**
@@ -477,11 +508,11 @@ export class RecipientHandshake {
     if (s.kind !== 'got-auth') throw new Error('makeAck needs exactly one readAuth first')
     const f = format ?? s.auth.format
     const remote = s.auth.initiatorPublicKey
-    const ephPub = publicKeyFromPrivate(this.eph)
+    const ephPub = this.ephPub
     const ackPacket = guard('ack', () =>
       f === 'legacy'
-        ? eciesEncrypt(remote, encodeAckLegacy(ephPub, this.nonce), undefined, this.rand)
-        : sealEip8(encodeAckBody(ephPub, this.nonce), remote, this.rand, paddingLength),
+        ? eciesEncrypt(remote, encodeAckLegacy(ephPub, this.nonce), undefined, this.rand, this.ackEcies)
+        : sealEip8(encodeAckBody(ephPub, this.nonce), remote, this.rand, paddingLength, this.ackEcies),
     )
     this.state = { ...s, kind: 'acked', ackPacket }
     return ackPacket

@@ -1,5 +1,5 @@
 /** Randomness, injected: components take a {@link RandomSource}; tests pass a seeded one. */
-import { randomBytes as nodeRandomBytes } from 'node:crypto'
+import { randomFillSync } from 'node:crypto'
 
 export interface RandomSource {
   /** `n` random bytes. */
@@ -8,13 +8,63 @@ export interface RandomSource {
   int(max: number): number
 }
 
-/** Cryptographically secure randomness from `node:crypto`. */
+/** Size of the pool {@link secureRandom} draws small requests from. */
+export const RANDOM_POOL_SIZE = 4096
+/** Requests above this many bytes bypass the pool (one `randomFillSync` of their own). */
+const POOL_MAX_REQUEST = 256
+
+/**
+ * A pool of CSPRNG bytes (`randomFillSync` of {@link RANDOM_POOL_SIZE} bytes at a time): one
+ * call into OpenSSL serves dozens of small requests (an RLPx handshake draws 6-8). Every byte
+ * is handed out once: callers get copies, and the pool's bytes are zeroed as they are used, so
+ * a key drawn from it does not linger in the pool.
+ */
+class RandomPool {
+  private readonly buf = new Uint8Array(RANDOM_POOL_SIZE)
+  /** Next unused byte; `buf.length` when the pool is empty (it starts empty: filled on first use). */
+  private pos = RANDOM_POOL_SIZE
+
+  /** Make at least `n` (≤ pool size) unused bytes available. */
+  private reserve(n: number): void {
+    if (this.buf.length - this.pos < n) {
+      randomFillSync(this.buf)
+      this.pos = 0
+    }
+  }
+
+  bytes(n: number): Uint8Array {
+    if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`random bytes: bad length ${n}`)
+    if (n > POOL_MAX_REQUEST) return randomFillSync(new Uint8Array(n))
+    this.reserve(n)
+    const start = this.pos
+    const end = start + n
+    const out = this.buf.slice(start, end)
+    this.buf.fill(0, start, end)
+    this.pos = end
+    return out
+  }
+
+  /** A uniform float in [0, 1) with 48 random bits. */
+  unit48(): number {
+    this.reserve(6)
+    const b = this.buf
+    const i = this.pos
+    const hi = (b[i]! << 16) | (b[i + 1]! << 8) | b[i + 2]!
+    const lo = (b[i + 3]! << 16) | (b[i + 4]! << 8) | b[i + 5]!
+    b.fill(0, i, i + 6)
+    this.pos = i + 6
+    return (hi * 2 ** 24 + lo) / 2 ** 48
+  }
+}
+
+const pool = new RandomPool()
+
+/** Cryptographically secure randomness from `node:crypto`, drawn through a small pool. */
 export const secureRandom: RandomSource = {
-  bytes: (n) => new Uint8Array(nodeRandomBytes(n)),
+  bytes: (n) => pool.bytes(n),
   int: (max) => {
     if (max <= 0) return 0
-    const b = nodeRandomBytes(6)
-    return Math.floor((b.readUIntBE(0, 6) / 2 ** 48) * max)
+    return Math.floor(pool.unit48() * max)
   },
 }
 

@@ -7,6 +7,7 @@ import {
   ecdh,
   eciesDecrypt,
   eciesEncrypt,
+  eciesEphemeral,
   generatePrivateKey,
   getNativeSecp256k1Error,
   getSecp256k1Backend,
@@ -115,6 +116,30 @@ for (const name of ['native', 'noble'] as Secp256k1BackendName[]) {
       assert.deepEqual(
         eciesEncrypt(pub, m, undefined, seededRandom(9)),
         eciesEncrypt(pub, m, undefined, seededRandom(9)),
+      )
+    })
+    it('encrypts with a key pair made ahead of time (eciesEphemeral)', () => {
+      use()
+      const priv = generatePrivateKey(seededRandom(13))
+      const pub = publicKeyFromPrivate(priv)
+      const eph = eciesEphemeral(seededRandom(14))
+      assert.deepEqual(eph.publicKey, publicKeyFromPrivate(eph.privateKey))
+      const m = utf8('made ahead')
+      const mac = Uint8Array.of(1, 2)
+      const c = eciesEncrypt(pub, m, mac, seededRandom(15), eph)
+      assert.deepEqual(c.subarray(1, 65), eph.publicKey, 'R is the given ephemeral key')
+      assert.deepEqual(eciesDecrypt(priv, c, mac), m)
+      // Same bytes as when the same ephemeral key is drawn from the random source.
+      const r = seededRandom(14)
+      const drawn = eciesEncrypt(pub, m, mac, {
+        bytes: (n) => (n === 32 ? r.bytes(32) : seededRandom(15).bytes(n)),
+        int: (max) => r.int(max),
+      })
+      assert.deepEqual(drawn, c)
+      assert.throws(
+        () =>
+          eciesEncrypt(pub, m, mac, undefined, { privateKey: eph.privateKey, publicKey: new Uint8Array(3) }),
+        RangeError,
       )
     })
     it('fails on a tampered tag, IV, body, key or prefix', () => {

@@ -92,3 +92,99 @@ describe('KeccakState', () => {
     assert.throws(() => new KeccakState().update([1, 2] as unknown as Uint8Array), TypeError)
   })
 })
+
+describe('KeccakState: the WebAssembly sponge against @noble/hashes', () => {
+  const RATE = 136
+  const bytes = (n: number, seed = 1): Uint8Array =>
+    new Uint8Array(n).map((_, i) => (i * 31 + seed * 7 + (i >> 8)) & 0xff)
+
+  it('matches known answers', () => {
+    assert.equal(
+      toHex(new KeccakState().digest()),
+      'c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470',
+    )
+    assert.equal(
+      toHex(new KeccakState().update(utf8('abc')).digest()),
+      '4e03657aea45a94fc7d47ba826c8d667c0d1e6e33a64a036ec44f58fa12d6c45',
+    )
+    const s = new KeccakState()
+    const chunk = new Uint8Array(1000).fill(0x61)
+    for (let i = 0; i < 1000; i++) s.update(chunk)
+    assert.equal(toHex(s.digest()), 'fadae6b49f129bbb812be8407b7b2894f34aecf6dbd1f9b0f0c7e9853098fc96')
+  })
+  it('digests every length around the block boundaries, fed byte by byte and at once', () => {
+    const data = bytes(3 * RATE + 2)
+    const byByte = new KeccakState()
+    for (let n = 0; n <= data.length; n++) {
+      const want = keccak_256(data.subarray(0, n))
+      assert.deepEqual(byByte.digest(), want, `byte by byte, length ${n}`)
+      assert.deepEqual(new KeccakState().update(data.subarray(0, n)).digest(), want, `at once, length ${n}`)
+      if (n < data.length) byByte.update(data.subarray(n, n + 1))
+    }
+  })
+  it('absorbs views at any offset and inputs larger than its 64 KiB window', () => {
+    const big = bytes(300_000, 3)
+    const s = new KeccakState()
+    s.update(big.subarray(1, 70_001)) // odd offset, crosses the window
+    assert.deepEqual(s.digest(), keccak_256(big.subarray(1, 70_001)))
+    s.update(big.subarray(70_001, 70_050)).update(big.subarray(70_050))
+    assert.deepEqual(s.digest(), keccak_256(big.subarray(1)))
+  })
+  it('running digests equal one-shot hashes for random chunkings (property)', () => {
+    const size = fc.oneof(
+      fc.constantFrom(0, 1, 15, 16, 17, RATE - 1, RATE, RATE + 1, 2 * RATE, 2 * RATE + 16),
+      fc.integer({ min: 0, max: 600 }),
+      fc.integer({ min: 60_000, max: 140_000 }),
+    )
+    fc.assert(
+      fc.property(fc.array(fc.tuple(size, fc.boolean()), { maxLength: 12 }), fc.nat(255), (ops, seed) => {
+        const s = new KeccakState()
+        const seen: Uint8Array[] = []
+        for (const [n, check] of ops) {
+          const chunk = bytes(n, seed + seen.length)
+          s.update(chunk)
+          seen.push(chunk)
+          if (check) assert.deepEqual(s.digest(), keccak_256(concatBytes(...seen)))
+        }
+        assert.deepEqual(s.digest(), keccak_256(concatBytes(...seen)))
+      }),
+      { numRuns: 60 },
+    )
+  })
+  it('the MAC pattern (16-byte updates, a digest after each) over many interleaved states', () => {
+    const states = Array.from({ length: 5 }, () => new KeccakState())
+    const logs: Uint8Array[][] = states.map(() => [])
+    for (let i = 0; i < 400; i++) {
+      const k = (i * 7) % 5
+      const seed = bytes(16, i)
+      states[k]!.update(seed)
+      logs[k]!.push(seed)
+      // A one-shot hash in between must not disturb the running states.
+      keccak256(seed)
+      assert.deepEqual(states[k]!.digest(), keccak_256(concatBytes(...logs[k]!)))
+    }
+  })
+  it('a repeated digest (nothing absorbed in between) is the same; any absorbed byte changes it', () => {
+    const s = new KeccakState().update(bytes(150))
+    const d1 = s.digest()
+    assert.deepEqual(s.update(new Uint8Array(0)).digest(), d1)
+    assert.deepEqual(s.clone().digest(), d1)
+    s.update(Uint8Array.of(0))
+    assert.deepEqual(s.digest(), keccak_256(concatBytes(bytes(150), Uint8Array.of(0))))
+    const c = s.clone()
+    c.update(bytes(RATE))
+    assert.deepEqual(c.digest(), keccak_256(concatBytes(bytes(150), Uint8Array.of(0), bytes(RATE))))
+    assert.deepEqual(s.digest(), keccak_256(concatBytes(bytes(150), Uint8Array.of(0))))
+  })
+  it('digest() returns a fresh array and leaves the state open; clone() copies the partial block', () => {
+    const s = new KeccakState().update(bytes(200))
+    const d = s.digest()
+    d.fill(0)
+    assert.deepEqual(s.digest(), keccak_256(bytes(200)))
+    const c = s.clone()
+    s.update(utf8('x'))
+    c.update(utf8('y'))
+    assert.deepEqual(s.digest(), keccak_256(concatBytes(bytes(200), utf8('x'))))
+    assert.deepEqual(c.digest(), keccak_256(concatBytes(bytes(200), utf8('y'))))
+  })
+})

@@ -163,6 +163,33 @@ describe('exchangeHello', () => {
     await assert.rejects(pa, TimeoutError)
     assert.equal(clock.pendingTimers, 0)
   })
+  it('with timeoutMs Infinity, runs under the signal of the caller only (no timer of its own)', async () => {
+    const clock = new SimulatedClock()
+    const [a, b] = transportPipe()
+    void b.readMsg()
+    const ac = new AbortController()
+    const pa = exchangeHello(a, hello(key(1)), {
+      clock,
+      timeoutMs: Number.POSITIVE_INFINITY,
+      signal: ac.signal,
+    })
+    pa.catch(() => {})
+    assert.equal(clock.pendingTimers, 0)
+    await clock.advance(60_000)
+    ac.abort(new TimeoutError('setup timed out', 5000))
+    await assert.rejects(pa, TimeoutError)
+    const [c, d] = transportPipe()
+    const [hc] = await Promise.all([
+      exchangeHello(c, hello(key(1)), {
+        clock,
+        timeoutMs: Number.POSITIVE_INFINITY,
+        signal: new AbortController().signal,
+      }),
+      exchangeHello(d, hello(key(2)), { clock }),
+    ])
+    assert.deepEqual(hc.id, key(2))
+    assert.equal(clock.pendingTimers, 0)
+  })
   it('switches snappy on only when both versions are >= 5', async () => {
     for (const [va, vb, want] of [
       [5, 5, true],

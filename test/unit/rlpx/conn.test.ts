@@ -442,3 +442,124 @@ describe('RLPxConn: hostile bytes (property)', () => {
     )
   })
 })
+
+describe('RLPxConn: one read timer per connection', () => {
+  it('a timer left by a completed read does not cut the next read short', async () => {
+    const clock = new SimulatedClock(0)
+    const { a, b } = await connectedPair({ clock })
+    const r1 = b.readMsg()
+    await clock.advance(10_000)
+    await a.writeMsg(0x10, Uint8Array.of(1))
+    assert.equal((await r1).code, 0x10)
+    const r2 = b.readMsg() // started at 10 s: due at 40 s, although the timer was armed for 30 s
+    r2.catch(() => {})
+    await clock.advance(20_000)
+    assert.equal(b.status, 'open')
+    await clock.advance(9_999)
+    assert.equal(b.status, 'open')
+    await clock.advance(1)
+    await assert.rejects(r2, (e: unknown) => e instanceof TimeoutError && e.timeoutMs === 30_000)
+    assert.equal(b.status, 'closed')
+    assert.equal(clock.pendingTimers, 0)
+    a.close()
+  })
+  it('arms at most one timer however many reads wait in turn, and none once closed', async () => {
+    const clock = new SimulatedClock(0)
+    const { a, b } = await connectedPair({ clock })
+    for (let i = 0; i < 20; i++) {
+      const r = b.readMsg()
+      await clock.advance(100)
+      await a.writeMsg(0x10 + (i % 5), Uint8Array.of(i))
+      assert.equal((await r).payload[0], i)
+      assert.ok(clock.pendingTimers <= 1)
+    }
+    a.close()
+    b.close()
+    assert.equal(clock.pendingTimers, 0)
+  })
+  it('a frame trickling in byte by byte completes the waiting read', async () => {
+    const [sa, sb] = duplexPair()
+    const clock = new SimulatedClock(0)
+    const b = new RLPxConn(sb, { clock })
+    const [codec] = await Promise.all([rawInitiator(sa), b.handshake({ privateKey: privB })])
+    const frame = codec.encodeFrame(0x22, rand.bytes(300))
+    const r = b.readMsg()
+    for (let i = 0; i < frame.length; i++) {
+      sa.write(frame.subarray(i, i + 1))
+      if (i % 50 === 0) await settle(1)
+    }
+    const m = await r
+    assert.equal(m.code, 0x22)
+    assert.equal(m.payload.length, 300)
+    b.close()
+  })
+  it('an abort while waiting fails the read with AbortError and closes', async () => {
+    const clock = new SimulatedClock(0)
+    const { a, b } = await connectedPair({ clock })
+    const ac = new AbortController()
+    const r = b.readMsg({ signal: ac.signal })
+    await clock.advance(1_000)
+    ac.abort()
+    await assert.rejects(r, AbortError)
+    assert.equal(b.status, 'closed')
+    assert.equal(clock.pendingTimers, 0)
+    a.close()
+  })
+})
+
+describe('RLPxConn: corked writes', () => {
+  it('frames written in one tick leave in one batch (one writev)', async () => {
+    const { a, b, sa } = await connectedPair()
+    // Give the in-memory socket a writev that records each batch, then writes it chunk by chunk.
+    const batches: number[] = []
+    const write = (sa as unknown as { _write: Duplex['_write'] })._write.bind(sa)
+    ;(sa as unknown as { _writev: Duplex['_writev'] })._writev = (chunks, cb) => {
+      batches.push(chunks.length)
+      let i = 0
+      const next = (err?: Error | null): void => {
+        if (err || i === chunks.length) cb(err)
+        else {
+          const c = chunks[i++]!
+          write(c.chunk, c.encoding, next)
+        }
+      }
+      next()
+    }
+    const writes = Array.from({ length: 5 }, (_, i) => a.writeMsg(0x10, Uint8Array.of(0xc1, i)))
+    await Promise.all(writes)
+    await settle()
+    assert.deepEqual(batches, [5])
+    for (let i = 0; i < 5; i++) assert.equal((await b.readMsg()).payload[1], i)
+    // Writes in separate ticks are separate batches.
+    await a.writeMsg(0x11, Uint8Array.of(0xc0))
+    await settle()
+    await a.writeMsg(0x11, Uint8Array.of(0xc0))
+    await settle()
+    assert.deepEqual(batches, [5])
+    a.close()
+    b.close()
+  })
+  it('a burst of messages in one tick reaches the peer in order, and writes before close() still go out', async () => {
+    const { a, b } = await connectedPair()
+    const sent = Array.from({ length: 30 }, (_, i) =>
+      a.writeMsg(0x10 + (i % 7), new Uint8Array(i * 10).fill(i)),
+    )
+    a.close() // same tick: the corked frames are flushed before the socket is destroyed
+    await Promise.all(sent)
+    for (let i = 0; i < 30; i++) {
+      const m = await b.readMsg()
+      assert.equal(m.code, 0x10 + (i % 7))
+      assert.equal(m.payload.length, i * 10)
+    }
+    await assert.rejects(b.readMsg(), ConnectionClosedError)
+  })
+  it('close() after the peer closed makes buffered frames unreadable', async () => {
+    const { a, b } = await connectedPair()
+    await a.writeMsg(1, Uint8Array.of(0xc1, 0x08))
+    a.close()
+    await settle()
+    assert.equal(b.status, 'closed')
+    b.close()
+    await assert.rejects(b.readMsg(), ConnectionClosedError)
+  })
+})

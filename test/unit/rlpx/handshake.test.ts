@@ -337,6 +337,25 @@ describe('rlpx handshake: round trips', () => {
       assert.equal(toHex(sb.remotePublicKey), V.derived_public_keys.static_a)
     })
   }
+  it('the auth carries the public key of the bytes the static key array holds now', () => {
+    // The initiator's static public key is cached per key array; overwriting the array in place
+    // must not reuse the old key's entry.
+    const privB = h(V.keys.static_b)
+    const pubB = publicKeyFromPrivate(privB)
+    const priv = h(V.keys.static_a)
+    for (const seed of [1, 2, 3]) {
+      if (seed === 3) priv.set(h(V.keys.ephemeral_a))
+      const a = new InitiatorHandshake({
+        privateKey: priv,
+        remotePublicKey: pubB,
+        random: seededRandom(seed),
+      })
+      const b = new RecipientHandshake({ privateKey: privB, random: seededRandom(seed + 10) })
+      assert.deepEqual(b.readAuth(a.makeAuth(), 'eip8').initiatorPublicKey, publicKeyFromPrivate(priv))
+      const { secrets } = a.readAck(b.makeAck(), 'eip8')
+      assert.deepEqual(secrets.aesSecret, b.secrets().aesSecret)
+    }
+  })
   it('pads EIP-8 packets with 100..300 bytes (property over seeds)', () => {
     const bodyAuth = 169 // RLP[sig, pub, nonce, 4]
     const bodyAck = 102
