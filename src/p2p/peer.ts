@@ -3,6 +3,7 @@
  * messages by code range to each matched protocol's bounded inbound queue, Ping/Pong, the
  * Disconnect exchange, one serialised write path, and the typed end of the connection.
  */
+import { keccak256 } from '../crypto/index.js'
 import {
   abortReason,
   type Clock,
@@ -99,6 +100,8 @@ interface RunningProto {
 export class Peer {
   /** Hex of the remote's 64-byte public key (geth's enode id is its keccak hash). */
   readonly publicKeyHex: string
+  /** Hex node id: keccak256 of the public key (geth's `Peer.ID()`). */
+  readonly idHex: string
   readonly hello: Hello
   readonly inbound: boolean
   readonly localAddress: string | undefined
@@ -134,6 +137,7 @@ export class Peer {
     this.clock = init.clock
     this.cfg = init.config === undefined ? PEER_DEFAULTS : { ...PEER_DEFAULTS, ...init.config }
     this.publicKeyHex = toHex(init.hello.id)
+    this.idHex = toHex(keccak256(init.hello.id))
     this.log = (init.logger ?? silentLogger).child({ peer: this.publicKeyHex.slice(0, 16) })
     this.onMsgEvent = init.onMsgEvent
     this.connectedAt = init.clock.monotonic()
@@ -328,11 +332,13 @@ export class Peer {
  */
 class ProtocolView implements ProtocolPeer {
   readonly id: string
+  readonly publicKey: string
   readonly name: string
   readonly caps: readonly Cap[]
   readonly disconnect: (reason: number) => void
   constructor(private readonly peer: Peer) {
-    this.id = peer.publicKeyHex
+    this.id = peer.idHex
+    this.publicKey = peer.publicKeyHex
     this.name = peer.hello.name
     this.caps = peer.hello.caps
     this.disconnect = (reason) => peer.disconnect(reason as DiscReason)

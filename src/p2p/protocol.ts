@@ -27,8 +27,10 @@ export function compareCaps(a: Cap, b: Cap): number {
 
 /** What a running protocol sees of its peer (kept minimal so protocols stay testable). */
 export interface ProtocolPeer {
-  /** Hex node id of the remote. */
+  /** Hex node id of the remote: keccak256 of its public key (geth's `Peer.ID()`). */
   readonly id: string
+  /** Hex of the remote's 64-byte public key (its Hello id). */
+  readonly publicKey: string
   /** The remote's client name from its Hello. */
   readonly name: string
   /** The remote's capabilities. */

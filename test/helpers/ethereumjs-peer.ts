@@ -188,11 +188,11 @@ export function recordingProtocol(): RecordingProtocol {
       version: 1,
       length: 4,
       async run(peer, rw) {
-        rws.set(peer.id, rw)
-        peers.set(peer.id, peer)
+        rws.set(peer.publicKey, rw)
+        peers.set(peer.publicKey, peer)
         for (;;) {
           const m = await rw.readMsg()
-          received.push({ peer: peer.id, code: m.code, payload: m.payload })
+          received.push({ peer: peer.publicKey, code: m.code, payload: m.payload })
           if (m.code === 0) await rw.writeMsg(1, m.payload)
         }
       },

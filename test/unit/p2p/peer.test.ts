@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import { keccak256 } from '../../../src/crypto/index.js'
 import { BaseMsg, decodeDisconnect, encodeDisconnect, type Hello } from '../../../src/p2p/hello.js'
 import { expectMsg, type MsgReadWriter, type MsgTransport, transportPipe } from '../../../src/p2p/msg.js'
 import { Peer } from '../../../src/p2p/peer.js'
 import { DisconnectError, DiscReason, PeerProtocolError } from '../../../src/p2p/peer-error.js'
 import { matchProtocols, type Protocol, type ProtocolPeer } from '../../../src/p2p/protocol.js'
-import { flushMicrotasks, SimulatedClock } from '../../../src/util/index.js'
+import { flushMicrotasks, SimulatedClock, toHex } from '../../../src/util/index.js'
 
 const key = (n: number): Uint8Array => new Uint8Array(64).fill(n)
 const hello = (n: number, caps = [{ name: 'test', version: 1 }]): Hello => ({
@@ -56,6 +57,9 @@ describe('Peer', () => {
       aDone = r
     })
     const client = proto(async (p, rw) => {
+      // id is the node id (keccak of the key, as geth's Peer.ID()); publicKey the key itself.
+      assert.equal(p.id, toHex(keccak256(key(2))))
+      assert.equal(p.publicKey, toHex(key(2)))
       await rw.writeMsg(0, Uint8Array.of(0x80))
       const m = await rw.readMsg()
       got.push(`a:${m.code}`)
