@@ -35,7 +35,7 @@ export interface ServerConfig {
   readonly nodeDatabase: string
   /** Our sub-protocols. */
   readonly protocols: readonly Protocol[]
-  /** TCP listen address `host:port` (port 0: any free port); empty: no listener. */
+  /** TCP listen address `host:port` (port 0 picks a free port); empty: no listener. */
   readonly listenAddr: string
   /** UDP discovery address; empty: the listen address's host and port. */
   readonly discAddr: string

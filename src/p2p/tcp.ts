@@ -62,7 +62,7 @@ export function tcpDialer(opts: { clock?: Clock; timeoutMs?: number } = {}): Dia
   }
 }
 
-/** Listen on `host:port` (port 0: any free port); resolves with the server and its address. */
+/** Listen on `host:port` (port 0 picks a free port); resolves with the server and its address. */
 export function listenTcp(
   host: string,
   port: number,

@@ -12,7 +12,7 @@
  *   above a high-water mark; a frame's size is checked from its 32-byte header, before its body
  *   is read; a snappy message's declared size is checked before decompressing;
  * - snappy (EIP-706) on/off through {@link RLPxConn.setSnappy}, decided by the peer layer;
- * - one failure rule: any error destroys the socket, and the error is typed (`HandshakeError`,
+ * - one failure rule: every error destroys the socket, and the error is typed (`HandshakeError`,
  *   `DecodeError`/`FrameMacError`, `TimeoutError`, `AbortError`, {@link ConnectionClosedError}).
  *
  * The Hello exchange is not here: it belongs to the peer layer, as in go-ethereum.

@@ -144,7 +144,7 @@ function bytesField(what: string, v: RlpValue | undefined, length: number): Uint
   return v
 }
 
-/** A version number: any byte string, read leniently (the value is ignored by the protocol). */
+/** A version number, read leniently as a byte string of whatever content (the value is ignored by the protocol). */
 function versionField(what: string, v: RlpValue | undefined): number {
   if (!(v instanceof Uint8Array)) throw new DecodeError(what, 'version: expected a byte string')
   if (v.length > 6) throw new DecodeError(what, 'version: too large')
