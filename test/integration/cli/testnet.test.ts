@@ -18,6 +18,8 @@ interface Summary {
   readonly seconds: number
   readonly tablesFullSeconds: number | null
   readonly fullMeshSeconds: number | null
+  readonly dialTarget: number
+  readonly dialTargetSeconds: number | null
   readonly peers: { readonly min: number; readonly max: number; readonly wanted: number }
   readonly tables: { readonly min: number; readonly max: number }
   readonly messages: { readonly sent: number; readonly received: number }
@@ -34,6 +36,8 @@ describe('devp2p testnet', { timeout: 90_000 }, () => {
     assert.ok(s.tablesFullSeconds !== null, 'every table held all others at some point')
     assert.ok(s.tables.min >= 4, `smallest table ${s.tables.min}`)
     assert.ok(s.fullMeshSeconds !== null, 'every node had 4 peers at some point')
+    assert.equal(s.dialTarget, 4)
+    assert.ok(s.dialTargetSeconds !== null, 'every node reached its dial target')
     assert.ok(s.peers.min >= 4, `fewest peers at the end ${s.peers.min}`)
     assert.ok(s.peers.max <= 4, `at most the 4 others (the bootnode keeps no peer): ${s.peers.max}`)
     assert.ok(s.messages.sent > 0 && s.messages.received > 0, JSON.stringify(s.messages))
