@@ -486,12 +486,30 @@ export class Server {
   /** geth's post-handshake checks; the reason to refuse, or undefined. */
   private checkPeer(id: string, flags: ConnFlags): DiscReason | undefined {
     const trusted = flags.trusted || this.trusted.has(id)
-    if (!trusted && this.peerMap.size >= this.config.maxPeers) return DiscReason.TooManyPeers
-    if (!trusted && flags.inbound && this.inboundCount >= maxInboundConns(this.config))
-      return DiscReason.TooManyPeers
-    if (this.peerMap.has(id)) return DiscReason.AlreadyConnected
+    const existing = this.peerMap.get(id)
+    // A connection that wins the simultaneous-dial tie-break replaces the existing one: it
+    // does not count against the limits the existing one already holds.
+    const replacing = existing !== undefined && this.winsTieBreak(id, flags, existing)
+    const size = this.peerMap.size - (replacing ? 1 : 0)
+    const inbound = this.inboundCount - (replacing && existing.flags.inbound ? 1 : 0)
+    if (!trusted && size >= this.config.maxPeers) return DiscReason.TooManyPeers
+    if (!trusted && flags.inbound && inbound >= maxInboundConns(this.config)) return DiscReason.TooManyPeers
+    if (existing && !replacing) return DiscReason.AlreadyConnected
     if (id === toHex(this.selfId)) return DiscReason.Self
     return undefined
+  }
+
+  /**
+   * Two nodes that dial each other at the same moment each end up with two connections, and
+   * each side would refuse the one it sees second: both could die. Both sides instead keep the
+   * connection dialed by the node with the lower id, so they agree without talking. (geth has
+   * no tie-break; the pair then waits out the 35 s dial history.)
+   */
+  private winsTieBreak(id: string, flags: ConnFlags, existing: ServerPeer): boolean {
+    if (existing.flags.inbound === flags.inbound) return false
+    const self = toHex(this.selfId)
+    const dialer = flags.inbound ? id : self
+    return dialer === (id < self ? id : self)
   }
 
   /**
@@ -560,6 +578,14 @@ export class Server {
       if (!flags.inbound) throw new DisconnectError(reason, 'local')
       return
     }
+    const replaced = this.peerMap.get(id)
+    if (replaced) {
+      // The tie-break chose this connection (checkPeer allowed it): drop the other, same tick.
+      this.peerMap.delete(id)
+      if (replaced.flags.inbound) this.inboundCount--
+      this.dial?.peerRemoved(replaced.node.id)
+      replaced.peer.disconnect(DiscReason.AlreadyConnected)
+    }
     if (this.trusted.has(id)) flags.trusted = true
     const remoteAddress = addrText(socket, 'remote')
     const node =
@@ -625,8 +651,8 @@ export class Server {
     if (this.peerMap.get(entry.id) === entry) {
       this.peerMap.delete(entry.id)
       if (entry.flags.inbound) this.inboundCount--
+      this.dial?.peerRemoved(entry.node.id)
     }
-    this.dial?.peerRemoved(entry.node.id)
     const w = entry.wire()
     this.closedWire.read += w.read
     this.closedWire.written += w.written

@@ -153,4 +153,34 @@ describe('Server', () => {
     await until(() => a.peerCount() === 2, 60_000, 'trusted peer in (after c redials)')
     assert.ok(a.peersInfo().some((p) => p.network.trusted))
   })
+  it('two nodes dialing each other at once keep exactly one connection (the lower id dials)', async () => {
+    for (let round = 0; round < 4; round++) {
+      const a = await start()
+      const b = await start()
+      const dial = (to: Server): Promise<Socket> =>
+        new Promise((resolve) => {
+          const s = connect(to.port, '127.0.0.1', () => resolve(s))
+          s.on('error', () => {})
+        })
+      const [sa, sb] = await Promise.all([dial(b), dial(a)])
+      const out = { inbound: false, trusted: false, static: false, dynamic: true }
+      await Promise.all([
+        a.setupConn(sa, { ...out }, nodeOf(b)).catch((e: unknown) => e),
+        b.setupConn(sb, { ...out }, nodeOf(a)).catch((e: unknown) => e),
+      ])
+      await until(() => a.peerCount() === 1 && b.peerCount() === 1, 5000, 'one peer each')
+      // Let any refused duplicate finish closing, then the survivor must still be there.
+      await new Promise((r) => setTimeout(r, 300))
+      assert.equal(a.peerCount(), 1)
+      assert.equal(b.peerCount(), 1)
+      const aDialed = a.self().idHex < b.self().idHex
+      assert.equal(
+        a.peers()[0]?.flags.inbound,
+        !aDialed,
+        `round ${round}: a keeps the connection the lower id dialed`,
+      )
+      assert.equal(b.peers()[0]?.flags.inbound, aDialed)
+      await Promise.all([a.stop(), b.stop()])
+    }
+  })
 })
