@@ -3,7 +3,7 @@ import { generatePrivateKey, publicKeyFromPrivate } from '../../src/crypto/index
 import { Node } from '../../src/enode/index.js'
 import type { MsgReadWriter } from '../../src/p2p/msg.js'
 import type { Protocol, ProtocolPeer } from '../../src/p2p/protocol.js'
-import type { Server, ServerEvent } from '../../src/p2p/server.js'
+import { Server, type ServerEvent } from '../../src/p2p/server.js'
 
 /** A `test/1` protocol that records what it receives and answers code 0 with code 1. */
 export function echoProtocol(received: { peer: string; code: number; payload: Uint8Array }[] = []): Protocol {
@@ -57,5 +57,36 @@ export async function until(cond: () => boolean, ms = 10_000, what = 'condition'
   while (!cond()) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
     await new Promise((r) => setTimeout(r, 10))
+  }
+}
+
+/** Server options as tests pass them (the key is filled in). */
+export type TestServerOptions = Partial<Parameters<typeof Server.start>[0]>
+
+/**
+ * A starter of loopback test servers (fresh key, 127.0.0.1:0, no discovery, an echo `test/1`
+ * protocol, then `defaults`, then per-call options) that remembers them for `stopAll()`.
+ */
+export function testServers(defaults: TestServerOptions = {}): {
+  start(opts?: TestServerOptions): Promise<Server>
+  stopAll(): Promise<void>
+} {
+  const started: Server[] = []
+  return {
+    async start(opts = {}) {
+      const srv = await Server.start({
+        privateKey: nodeKey(),
+        listenAddr: '127.0.0.1:0',
+        noDiscovery: true,
+        protocols: [echoProtocol()],
+        ...defaults,
+        ...opts,
+      })
+      started.push(srv)
+      return srv
+    },
+    async stopAll() {
+      await Promise.all(started.map((s) => s.stop()))
+    },
   }
 }

@@ -13,6 +13,7 @@ import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
 import { keccak256 } from '../../../src/crypto/index.js'
 import { parseNode } from '../../../src/enode/index.js'
+import type { NodeInfo, PeerInfo } from '../../../src/p2p/index.js'
 import { fromHex, toHex } from '../../../src/util/index.js'
 import { runCliAsync } from '../../helpers/cli-async.js'
 import {
@@ -41,35 +42,6 @@ interface Started {
   readonly tcp: number
   readonly udp: number
   readonly http?: string
-}
-
-/** geth's admin_nodeInfo. */
-interface NodeInfo {
-  readonly id: string
-  readonly name: string
-  readonly enode: string
-  readonly enr: string
-  readonly ip: string
-  readonly ports: { readonly discovery: number; readonly listener: number }
-  readonly listenAddr: string
-  readonly protocols: Record<string, unknown>
-}
-
-/** geth's admin_peers entry. */
-interface PeerInfo {
-  readonly enr?: string
-  readonly enode: string
-  readonly id: string
-  readonly name: string
-  readonly caps: string[]
-  readonly network: {
-    readonly localAddress: string
-    readonly remoteAddress: string
-    readonly inbound: boolean
-    readonly trusted: boolean
-    readonly static: boolean
-  }
-  readonly protocols: Record<string, unknown>
 }
 
 const LOCAL = ['--addr', '127.0.0.1', '--port', '0']

@@ -9,11 +9,10 @@ import { type AddressInfo, createServer, type Server as NetServer, type Socket }
 import { after, describe, it } from 'node:test'
 import { generatePrivateKey, publicKeyFromPrivate } from '../../../src/crypto/index.js'
 import { Node, nodeIdFromPublicKey } from '../../../src/enode/index.js'
-import { Server } from '../../../src/p2p/server.js'
 import { toHex } from '../../../src/util/index.js'
 import { runCliAsync } from '../../helpers/cli-async.js'
 import { type EjsListener, ejsTestCapability, listenEjs } from '../../helpers/ethereumjs-peer.js'
-import { echoProtocol, nodeOf, until } from '../../helpers/p2p.js'
+import { nodeOf, testServers, until } from '../../helpers/p2p.js'
 
 interface PingHello {
   readonly id: string
@@ -31,30 +30,17 @@ interface PingDisconnect {
   readonly text: string
 }
 
-const servers: Server[] = []
+const servers = testServers({ noDial: true, handshakeTimeoutMs: 2_000 })
+const startServer = servers.start
 const netServers: NetServer[] = []
 const listeners: EjsListener[] = []
 const sockets: Socket[] = []
 after(async () => {
   for (const s of sockets) s.destroy()
   for (const n of netServers) n.close()
-  await Promise.all(servers.map((s) => s.stop()))
+  await servers.stopAll()
   await Promise.all(listeners.map((l) => l.close()))
 })
-
-async function startServer(opts: Partial<Parameters<typeof Server.start>[0]> = {}): Promise<Server> {
-  const srv = await Server.start({
-    privateKey: generatePrivateKey(),
-    listenAddr: '127.0.0.1:0',
-    noDiscovery: true,
-    noDial: true,
-    protocols: [echoProtocol()],
-    handshakeTimeoutMs: 2_000,
-    ...opts,
-  })
-  servers.push(srv)
-  return srv
-}
 
 async function listenRaw(onConn: (s: Socket) => void = () => {}): Promise<NetServer> {
   const srv = createServer((s) => {

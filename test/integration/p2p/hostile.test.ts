@@ -11,7 +11,7 @@ import { after, describe, it } from 'node:test'
 import { generatePrivateKey, publicKeyFromPrivate } from '../../../src/crypto/index.js'
 import { BaseMsg, decodeDisconnect, decodeHello, type Hello } from '../../../src/p2p/hello.js'
 import { DiscReason } from '../../../src/p2p/peer-error.js'
-import { Server, type ServerEvent } from '../../../src/p2p/server.js'
+import type { Server, ServerEvent } from '../../../src/p2p/server.js'
 import { setupConnection } from '../../../src/p2p/transport.js'
 import { decode } from '../../../src/rlp/index.js'
 import { FRAME_HEADER_SIZE } from '../../../src/rlpx/frame.js'
@@ -26,29 +26,16 @@ import {
   rlpxDial,
   tcpConnect,
 } from '../../helpers/hostile-rlpx.js'
-import { echoProtocol, nodeOf, until, waitEvent } from '../../helpers/p2p.js'
+import { nodeOf, testServers, until, waitEvent } from '../../helpers/p2p.js'
 
 const rand = seededRandom(0xbad)
-const servers: Server[] = []
+const servers = testServers({ noDial: true, handshakeTimeoutMs: 500 })
+const start = servers.start
 const sockets: Socket[] = []
 after(async () => {
   for (const s of sockets) s.destroy()
-  await Promise.all(servers.map((s) => s.stop()))
+  await servers.stopAll()
 })
-
-async function start(opts: Partial<Parameters<typeof Server.start>[0]> = {}): Promise<Server> {
-  const srv = await Server.start({
-    privateKey: generatePrivateKey(),
-    listenAddr: '127.0.0.1:0',
-    noDiscovery: true,
-    noDial: true,
-    protocols: [echoProtocol()],
-    handshakeTimeoutMs: 500,
-    ...opts,
-  })
-  servers.push(srv)
-  return srv
-}
 
 function serverKey(srv: Server): Uint8Array {
   return publicKeyFromPrivate(srv.config.privateKey)

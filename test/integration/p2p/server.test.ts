@@ -4,27 +4,20 @@ import { after, describe, it } from 'node:test'
 import { send } from '../../../src/p2p/msg.js'
 import { DisconnectError, DiscReason } from '../../../src/p2p/peer-error.js'
 import type { Protocol } from '../../../src/p2p/protocol.js'
-import { Server } from '../../../src/p2p/server.js'
-import { echoProtocol, nodeKey, nodeOf, until, waitEvent } from '../../helpers/p2p.js'
+import type { Server } from '../../../src/p2p/server.js'
+import {
+  echoProtocol,
+  nodeOf,
+  type TestServerOptions,
+  testServers,
+  until,
+  waitEvent,
+} from '../../helpers/p2p.js'
 
-const servers: Server[] = []
-async function start(
-  opts: Partial<Parameters<typeof Server.start>[0]> = {},
-  protocols?: Protocol[],
-): Promise<Server> {
-  const srv = await Server.start({
-    privateKey: nodeKey(),
-    listenAddr: '127.0.0.1:0',
-    noDiscovery: true,
-    protocols: protocols ?? [echoProtocol()],
-    ...opts,
-  })
-  servers.push(srv)
-  return srv
-}
-after(async () => {
-  await Promise.all(servers.map((s) => s.stop()))
-})
+const servers = testServers()
+const start = (opts: TestServerOptions = {}, protocols?: Protocol[]): Promise<Server> =>
+  servers.start(protocols ? { ...opts, protocols } : opts)
+after(() => servers.stopAll())
 
 describe('Server', () => {
   it('connects to a static peer, runs the protocol both ways, and ends with ClientQuitting on stop', async () => {

@@ -11,7 +11,6 @@ import {
   Crawler,
   type CrawlTransport,
   crawl,
-  createMemoryNetwork,
   Discv4,
   formatNodesJson,
   type MemoryNetwork,
@@ -21,37 +20,21 @@ import {
 } from '../../../src/discv4/index.js'
 import { Node } from '../../../src/enode/index.js'
 import { ENR } from '../../../src/enr/index.js'
-import { SimulatedClock, seededRandom } from '../../../src/util/index.js'
-import { drive } from './helpers.js'
+import { type RandomSource, SimulatedClock, seededRandom } from '../../../src/util/index.js'
+import { drive, startNetwork } from './helpers.js'
 
 const N = 30
 
 describe('Crawler on a 30-node network', () => {
   const clock = new SimulatedClock()
-  const net: MemoryNetwork = createMemoryNetwork({ clock, latencyMs: 1, random: seededRandom(5) })
-  const nodes: Discv4[] = []
-  const rnd = seededRandom(77)
+  let net: MemoryNetwork
+  let nodes: Discv4[] = []
+  let rnd: RandomSource
   let crawler: Discv4
   let first: NodeSet
 
   before(async () => {
-    const boot = await Discv4.start({
-      privateKey: generatePrivateKey(rnd),
-      conn: net.listen('10.0.0.1', 30303),
-      clock,
-      random: seededRandom(900),
-    })
-    nodes.push(boot)
-    for (let i = 1; i < N; i++)
-      nodes.push(
-        await Discv4.start({
-          privateKey: generatePrivateKey(rnd),
-          conn: net.listen(`10.0.1.${i}`, 30303),
-          clock,
-          random: seededRandom(900 + i),
-          bootnodes: [boot.self()],
-        }),
-      )
+    ;({ net, nodes, rnd } = await startNetwork(clock, N, 5, 900))
     // Let the network bootstrap a little (not necessarily until every table is full).
     await clock.advance(20_000)
     crawler = await Discv4.start({

@@ -5,6 +5,7 @@
  */
 import { generatePrivateKey, publicKeyFromPrivate } from '../../../src/crypto/index.js'
 import {
+  createMemoryNetwork,
   type DecodedPacket,
   Discv4,
   type Discv4Config,
@@ -217,4 +218,37 @@ export class TestPeer {
   close(): void {
     this.conn.close()
   }
+}
+
+/**
+ * A memory network of `n` discv4 nodes: node 0 is the bootnode at 10.0.0.1, the others at
+ * 10.0.1.i bootstrap from it. Keys come from `seed`; node i uses `seededRandom(randomBase + i)`.
+ */
+export async function startNetwork(
+  clock: SimulatedClock,
+  n: number,
+  seed: number,
+  randomBase: number,
+): Promise<{ net: MemoryNetwork; nodes: Discv4[]; rnd: RandomSource }> {
+  const net = createMemoryNetwork({ clock, latencyMs: 1, random: seededRandom(seed) })
+  const rnd = seededRandom(seed * 1000 + 7)
+  const nodes: Discv4[] = []
+  const boot = await Discv4.start({
+    privateKey: generatePrivateKey(rnd),
+    conn: net.listen('10.0.0.1', 30303),
+    clock,
+    random: seededRandom(randomBase),
+  })
+  nodes.push(boot)
+  for (let i = 1; i < n; i++)
+    nodes.push(
+      await Discv4.start({
+        privateKey: generatePrivateKey(rnd),
+        conn: net.listen(`10.0.1.${i}`, 30303),
+        clock,
+        random: seededRandom(randomBase + i),
+        bootnodes: [boot.self()],
+      }),
+    )
+  return { net, nodes, rnd }
 }

@@ -7,37 +7,21 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { generatePrivateKey, keccak256 } from '../../../src/crypto/index.js'
-import { createMemoryNetwork, Discv4, type MemoryNetwork, Table } from '../../../src/discv4/index.js'
+import { Discv4, type MemoryNetwork, Table } from '../../../src/discv4/index.js'
 import { type Node, NodeDB } from '../../../src/enode/index.js'
-import { SimulatedClock, seededRandom } from '../../../src/util/index.js'
-import { drive } from './helpers.js'
+import { type RandomSource, SimulatedClock, seededRandom } from '../../../src/util/index.js'
+import { drive, startNetwork } from './helpers.js'
 
 const N = 30
 
 describe('a 30-node network', () => {
   const clock = new SimulatedClock()
-  const net: MemoryNetwork = createMemoryNetwork({ clock, latencyMs: 1, random: seededRandom(3) })
-  const nodes: Discv4[] = []
-  const rnd = seededRandom(2024)
+  let net: MemoryNetwork
+  let nodes: Discv4[] = []
+  let rnd: RandomSource
 
   before(async () => {
-    const boot = await Discv4.start({
-      privateKey: generatePrivateKey(rnd),
-      conn: net.listen('10.0.0.1', 30303),
-      clock,
-      random: seededRandom(500),
-    })
-    nodes.push(boot)
-    for (let i = 1; i < N; i++)
-      nodes.push(
-        await Discv4.start({
-          privateKey: generatePrivateKey(rnd),
-          conn: net.listen(`10.0.1.${i}`, 30303),
-          clock,
-          random: seededRandom(500 + i),
-          bootnodes: [boot.self().toEnodeUrl()],
-        }),
-      )
+    ;({ net, nodes, rnd } = await startNetwork(clock, N, 3, 500))
   })
   after(() => {
     for (const n of nodes) n.close()
