@@ -104,6 +104,20 @@ async function exchange(
   )
 }
 
+/** An ethereumjs peer (with the test/1 capability) that dials `srv` and has connected. */
+async function ejsDialsUs(srv: Server): Promise<EjsPeer> {
+  const sock = await dialLocal(srv.port)
+  sockets.push(sock)
+  const them = ejsPeer({
+    socket: sock,
+    remoteId: publicKeyFromPrivate(srv.config.privateKey),
+    privateKey: generatePrivateKey(),
+    capability: ejsTestCapability(),
+  })
+  await ejsEvent(them, 'connect')
+  return them
+}
+
 describe('peer interop with @ethereumjs/devp2p', { timeout: 60_000 }, () => {
   it('we dial it: both handshakes, test/1 both ways with snappy', async () => {
     const ours = recordingProtocol()
@@ -285,16 +299,7 @@ describe('peer interop with @ethereumjs/devp2p', { timeout: 60_000 }, () => {
     it('our protocol disconnects with UselessPeer: ethereumjs reports it (inbound)', async () => {
       const ours = recordingProtocol()
       const srv = await startServer(ours)
-      const cap = ejsTestCapability()
-      const sock = await dialLocal(srv.port)
-      sockets.push(sock)
-      const them = ejsPeer({
-        socket: sock,
-        remoteId: publicKeyFromPrivate(srv.config.privateKey),
-        privateKey: generatePrivateKey(),
-        capability: cap,
-      })
-      await ejsEvent(them, 'connect')
+      const them = await ejsDialsUs(srv)
       await until(() => ours.peers.size === 1, 5_000, 'our protocol running')
       const closed = ejsEvent(them, 'close')
       const dropped = waitEvent(srv, (e) => e.type === 'drop')
@@ -314,16 +319,7 @@ describe('peer interop with @ethereumjs/devp2p', { timeout: 60_000 }, () => {
       it(`ethereumjs disconnects with ${name}: our drop event shows it as remote`, async () => {
         const proto = recordingProtocol()
         const srv = await startServer(proto)
-        const cap = ejsTestCapability()
-        const sock = await dialLocal(srv.port)
-        sockets.push(sock)
-        const them = ejsPeer({
-          socket: sock,
-          remoteId: publicKeyFromPrivate(srv.config.privateKey),
-          privateKey: generatePrivateKey(),
-          capability: cap,
-        })
-        await ejsEvent(them, 'connect')
+        const them = await ejsDialsUs(srv)
         await until(() => srv.peerCount() === 1, 5_000, 'peer added')
         const dropped = waitEvent(srv, (e) => e.type === 'drop')
         them.disconnect(code)
