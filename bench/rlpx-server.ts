@@ -12,11 +12,13 @@
  *   ← {id, cmd: 'stats'}      → {id, established, failed, open, cpuUs}
  *   ← {id, cmd: 'mark'}       → {id}                                 restart peak-RSS sampling
  *   ← {id, cmd: 'mem', gc}    → {id, rss, peakRss, heapUsed, external, arrayBuffers}
+ *   ← {id, cmd: 'snapshot', path} → {id, path}                     GC, then a V8 heap snapshot
  *   ← {id, cmd: 'exit'}                                              exits (cpu profiles written)
  *
  * It exits by itself when the parent goes away (IPC disconnect) or after `--max-ms`.
  */
 import { createServer, type Socket } from 'node:net'
+import { writeHeapSnapshot } from 'node:v8'
 import { generatePrivateKey, publicKeyFromPrivate } from '../src/crypto/index.js'
 import { setupConnection } from '../src/p2p/transport.js'
 import { systemClock, toHex } from '../src/util/index.js'
@@ -59,18 +61,19 @@ function acceptOurs(socket: Socket): void {
       stats.established++
       stats.open++
       const mode = modeOfName(r.hello.name)
-      let done: Promise<void>
+      let done: Promise<unknown>
       if (mode === 'idle') done = ourRunIdlePeer(r, true)
       else {
         r.conn.setSnappy(mode === 'tp-snappy')
         done = ourSink(r.conn)
       }
-      done
-        .catch(() => {})
-        .finally(() => {
-          stats.open--
-          r.conn.close()
-        })
+      // One reaction per peer (the memory rows count the harness too).
+      const conn = r.conn
+      const ended = (): void => {
+        stats.open--
+        conn.close()
+      }
+      done.then(ended, ended)
     },
     () => {
       stats.failed++
@@ -110,7 +113,7 @@ function exit(code: number): void {
   process.exit(code)
 }
 
-type Cmd = { id: number; cmd: 'stats' | 'mark' | 'mem' | 'exit'; gc?: boolean }
+type Cmd = { id: number; cmd: 'stats' | 'mark' | 'mem' | 'snapshot' | 'exit'; gc?: boolean; path?: string }
 process.on('message', (m: Cmd) => {
   const reply = (v: object): void => {
     process.send?.({ id: m.id, ...v })
@@ -136,6 +139,12 @@ process.on('message', (m: Cmd) => {
       }
       const u = process.memoryUsage()
       reply({ rss: u.rss, peakRss, heapUsed: u.heapUsed, external: u.external, arrayBuffers: u.arrayBuffers })
+      break
+    }
+    case 'snapshot': {
+      const g = (globalThis as { gc?: () => void }).gc
+      g?.()
+      reply({ path: writeHeapSnapshot(m.path) })
       break
     }
     case 'exit':

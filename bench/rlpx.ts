@@ -68,7 +68,7 @@ const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url))
 const KiB = 1024
 const MiB = 1024 * 1024
 const TP_SIZES = [KiB, 64 * KiB, MiB]
-const IDLE_PEERS = 100
+const IDLE_PEERS = Number(process.env.RLPX_BENCH_IDLE_PEERS ?? 100)
 /** Upper bound of handshakes per row (time is the normal limit). */
 const MAX_HANDSHAKES = 200_000
 /** Failed handshakes tolerated per row before the row is abandoned. */
@@ -545,6 +545,16 @@ const MEM_DEFAULT: MemVariant = {
 }
 
 /**
+ * With RLPX_BENCH_HEAP_DIR set, the server writes a V8 heap snapshot there before and after each
+ * round of idle peers (`<impl>-r<round>-before|after.heapsnapshot`): `scripts/heap-diff.mjs`
+ * shows what each peer keeps, by constructor.
+ */
+async function snapshot(server: ServerChild, name: string): Promise<void> {
+  const dir = process.env.RLPX_BENCH_HEAP_DIR
+  if (dir) await server.request('snapshot', { path: `${dir}/${name}.heapsnapshot` })
+}
+
+/**
  * Server memory per idle peer, on a fresh server (4 handshakes first, to load the code).
  * `kib_per_peer`: RSS with the first {@link IDLE_PEERS} idle peers connected minus RSS before
  * (both after forced GCs), / peers; `peak_kib_per_peer`: the same with the highest RSS sampled
@@ -572,7 +582,9 @@ async function memoryRow(impl: Impl, server: ServerChild, id: Identity, v: MemVa
       }
       await server.mem(true)
       const before = await server.mem(true)
+      await snapshot(server, `${impl}-r${round}-before`)
       const c = await idleCycle(impl, server, id, held)
+      await snapshot(server, `${impl}-r${round}-after`)
       row ??= {
         name: v.name,
         impl,

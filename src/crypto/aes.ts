@@ -4,7 +4,7 @@
  * Cipher objects are meant to live as long as their connection; creating one per frame costs
  * far more than using it.
  */
-import { createCipheriv } from 'node:crypto'
+import { type Cipher, createCipheriv } from 'node:crypto'
 import { assertBytes } from '../util/assert.js'
 import { bufferToBytes } from './internal.js'
 
@@ -34,12 +34,23 @@ export function createAesCtr(key: Uint8Array, iv: Uint8Array): AesCtrStream {
   if (key.length !== 16 && key.length !== 32)
     throw new RangeError(`key: expected 16 or 32 bytes, got ${key.length}`)
   assertBytes('iv', iv, 16)
-  const c = createCipheriv(key.length === 16 ? 'aes-128-ctr' : 'aes-256-ctr', key, iv)
-  return {
-    update(data) {
-      assertBytes('data', data)
-      return bufferToBytes(c.update(data))
-    },
+  return new NodeAesCtr(createCipheriv(key.length === 16 ? 'aes-128-ctr' : 'aes-256-ctr', key, iv))
+}
+
+// Classes rather than closures: a connection keeps three of these for its whole life.
+class NodeAesCtr implements AesCtrStream {
+  constructor(private readonly c: Cipher) {}
+  update(data: Uint8Array): Uint8Array {
+    assertBytes('data', data)
+    return bufferToBytes(this.c.update(data))
+  }
+}
+
+class NodeAesEcb implements AesEcbBlockCipher {
+  constructor(private readonly c: Cipher) {}
+  encryptBlock(block16: Uint8Array): Uint8Array {
+    assertBytes('block', block16, 16)
+    return bufferToBytes(this.c.update(block16))
   }
 }
 
@@ -54,10 +65,5 @@ export function createAesEcb(key32: Uint8Array): AesEcbBlockCipher {
   assertBytes('key', key32, 32)
   const c = createCipheriv('aes-256-ecb', key32, null)
   c.setAutoPadding(false)
-  return {
-    encryptBlock(block16) {
-      assertBytes('block', block16, 16)
-      return bufferToBytes(c.update(block16))
-    },
-  }
+  return new NodeAesEcb(c)
 }

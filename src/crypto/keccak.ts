@@ -6,10 +6,10 @@
  *   the still-open state several times per frame), runs on a small WebAssembly sponge built
  *   here: a Keccak-f[1600] permutation assembled at load time by {@link buildSpongeWasm} from the
  *   specification's step mappings, with 64-bit lanes in WebAssembly locals (a quarter faster
- *   than hash-wasm's on bulk input). Each state keeps, in JS memory, its 200-byte sponge, its
- *   partial block and its last digest (368 bytes); an update that completes a block, or a
- *   digest, copies the sponge into the one shared WebAssembly memory, absorbs whole blocks there
- *   and copies it back. Reading the running digest costs one permutation (none when nothing was
+ *   than hash-wasm's on bulk input). Each state keeps, in JS memory, its 200-byte sponge (a
+ *   partial block is XORed into it as it comes) and its last digest (232 bytes); an update that
+ *   completes a block, or a digest, copies the sponge into the one shared WebAssembly memory,
+ *   absorbs whole blocks there and copies it back. Reading the running digest costs one permutation (none when nothing was
  *   absorbed since the last one) and a few hundred bytes of copying, where hash-wasm's hasher
  *   needed its state saved and restored through its API each time. Everything here is
  *   synchronous, so sharing the WebAssembly memory is safe within one thread.
@@ -41,8 +41,8 @@ const STATE_SIZE = 200
 const RC_OFFSET = 256
 /** Where the blocks to absorb are written. */
 const DATA_OFFSET = 512
-/** Where a {@link KeccakState} keeps its last digest, after its sponge and partial block. */
-const DIGEST_AT = STATE_SIZE + RATE
+/** Where a {@link KeccakState} keeps its last digest, after its sponge. */
+const DIGEST_AT = STATE_SIZE
 /** Blocks absorbed per call (the data area fills the 64 KiB page). */
 const CHUNK_BLOCKS = Math.floor((65536 - DATA_OFFSET) / RATE)
 
@@ -259,12 +259,13 @@ const mem = new Uint8Array(sponge.memory.buffer, 0, 65536)
  * frame MAC needs: `update()` absorbs more bytes, `digest()` returns the hash of everything
  * absorbed so far and leaves the state open for further updates, and `clone()` forks it.
  *
- * Each instance holds 368 bytes (sponge, partial block, last digest); see the file header.
+ * Each instance holds 232 bytes (sponge and last digest); see the file header.
  */
 export class KeccakState {
   /**
-   * Bytes 0..199: the sponge state; 200..335: the partial block (`#pos` bytes of it);
-   * 336..367: the last digest, while `#digested` (nothing absorbed since).
+   * Bytes 0..199: the sponge state, with the bytes of the partial block (`#pos` of them) already
+   * XORed into its first lanes, as absorbing does; 200..231: the last digest, while `#digested`
+   * (nothing absorbed since).
    */
   #s = new Uint8Array(DIGEST_AT + 32)
   #pos = 0
@@ -279,8 +280,8 @@ export class KeccakState {
     if (n === 0) return this
     this.#digested = false
     if (pos + n < RATE) {
-      // Still within the partial block (the MAC's 16-byte updates, mostly).
-      s.set(data, STATE_SIZE + pos)
+      // Still within the partial block (the MAC's 16-byte updates, mostly): XOR it in.
+      for (let i = 0; i < n; i++) s[pos + i]! ^= data[i]!
       this.#pos = pos + n
       return this
     }
@@ -288,10 +289,10 @@ export class KeccakState {
     let off = 0
     let blocks = 0
     if (pos > 0) {
-      // Complete the partial block; it goes first.
+      // Complete the partial block in the state; a zero block then only permutes it.
       off = RATE - pos
-      mem.set(s.subarray(STATE_SIZE, STATE_SIZE + pos), DATA_OFFSET)
-      mem.set(data.subarray(0, off), DATA_OFFSET + pos)
+      for (let i = 0; i < off; i++) mem[pos + i]! ^= data[i]!
+      mem.fill(0, DATA_OFFSET, DATA_OFFSET + RATE)
       blocks = 1
     }
     for (;;) {
@@ -303,8 +304,9 @@ export class KeccakState {
       blocks = 0
       if (n - off < RATE) break
     }
+    // The tail starts the next partial block.
+    for (let i = off; i < n; i++) mem[i - off]! ^= data[i]!
     s.set(mem.subarray(0, STATE_SIZE), 0)
-    s.set(data.subarray(off), STATE_SIZE)
     this.#pos = n - off
     return this
   }
@@ -317,9 +319,9 @@ export class KeccakState {
     if (this.#digested) return s.slice(DIGEST_AT, DIGEST_AT + 32)
     const pos = this.#pos
     mem.set(s.subarray(0, STATE_SIZE), 0)
-    // The last block: what is pending, then Keccak's padding 0x01 ... 0x80.
-    mem.set(s.subarray(STATE_SIZE, STATE_SIZE + pos), DATA_OFFSET)
-    mem.fill(0, DATA_OFFSET + pos, DATA_OFFSET + RATE)
+    // The last block: the pending bytes are in the state already; absorb Keccak's padding
+    // 0x01 ... 0x80 at their end.
+    mem.fill(0, DATA_OFFSET, DATA_OFFSET + RATE)
     mem[DATA_OFFSET + pos] = 0x01
     mem[DATA_OFFSET + RATE - 1] = mem[DATA_OFFSET + RATE - 1]! | 0x80
     sponge.absorb(1)

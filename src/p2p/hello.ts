@@ -53,6 +53,8 @@ export function encodeHello(h: Omit<Hello, 'rest'> & { rest?: readonly RlpValue[
   ])
 }
 
+const NO_REST: readonly RlpValue[] = Object.freeze([])
+
 /**
  * Decode a Hello payload, leniently as geth: extra elements kept, any version accepted.
  * The id's length is checked by {@link checkHelloIdentity}, not here.
@@ -80,7 +82,8 @@ export function decodeHello(payload: Uint8Array): Hello {
     caps,
     listenPort: decodeUint(p, 'hello listenPort', { maxBytes: 6 }),
     id: expectBytes(id, 'hello id', { maxLen: 128 }),
-    rest,
+    // Shared when empty (always, today): every connected peer keeps its Hello.
+    rest: rest.length === 0 ? NO_REST : rest,
   }
 }
 
@@ -161,5 +164,7 @@ async function helloExchange(
   checkHelloIdentity(theirs, remotePublicKey)
   await write
   if (ours.version >= SNAPPY_PROTOCOL_VERSION && theirs.version >= SNAPPY_PROTOCOL_VERSION) t.setSnappy(true)
-  return theirs
+  // The id is the handshake key (checked above): keep that one array rather than a second copy
+  // for the life of the peer.
+  return remotePublicKey === undefined ? theirs : { ...theirs, id: remotePublicKey }
 }

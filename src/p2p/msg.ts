@@ -57,6 +57,8 @@ interface Waiter<T> {
   onAbort: (() => void) | undefined
 }
 
+const NO_PUSHERS: readonly unknown[] = Object.freeze([])
+
 /**
  * A FIFO of at most `capacity` items. `push` waits while full (this is how a protocol's slow
  * reader pauses the socket); `shift` waits while empty. Both honour an AbortSignal. `close`
@@ -67,8 +69,9 @@ export class BoundedQueue<T> {
   private readonly items: T[] = []
   // BOUNDED: one entry per pending shift() call; callers are the bounded set of protocol readers.
   private readonly takers: Waiter<T>[] = []
-  // BOUNDED: one entry per pending push(); the peer read loop pushes one at a time.
-  private readonly pushers: { item: T; w: Waiter<void> }[] = []
+  // BOUNDED: one entry per pending push(); the peer read loop pushes one at a time. Shared
+  // (empty, frozen) until the first push that waits: most queues never have one.
+  private pushers: { item: T; w: Waiter<void> }[] = NO_PUSHERS as { item: T; w: Waiter<void> }[]
   private closedWith: unknown = undefined
   private closed = false
 
@@ -90,31 +93,42 @@ export class BoundedQueue<T> {
   /** Add an item; waits while the queue is full. */
   push(item: T, signal?: AbortSignal): Promise<void> {
     if (this.closed) return Promise.reject(this.closedWith)
-    const taker = this.takers.shift()
-    if (taker) {
-      detach(taker)
-      taker.resolve(item)
-      return Promise.resolve()
-    }
-    if (this.items.length < this.capacity) {
-      this.items.push(item)
-      return Promise.resolve()
-    }
+    if (this.tryPush(item)) return Promise.resolve()
     return new Promise<void>((resolve, reject) => {
       const entry = { item, w: { resolve, reject, signal, onAbort: undefined as (() => void) | undefined } }
       attach(entry.w, () => {
         const i = this.pushers.indexOf(entry)
         if (i >= 0) this.pushers.splice(i, 1)
       })
+      if (this.pushers === NO_PUSHERS) this.pushers = []
       this.pushers.push(entry)
     })
+  }
+
+  /**
+   * Add an item without waiting: false (and nothing added) when the queue is full or closed,
+   * where {@link push} would wait or fail.
+   */
+  tryPush(item: T): boolean {
+    if (this.closed) return false
+    const taker = this.takers.shift()
+    if (taker) {
+      detach(taker)
+      taker.resolve(item)
+      return true
+    }
+    if (this.items.length < this.capacity) {
+      this.items.push(item)
+      return true
+    }
+    return false
   }
 
   /** Take the next item; waits while the queue is empty. */
   shift(signal?: AbortSignal): Promise<T> {
     if (this.items.length > 0) {
       const item = this.items.shift() as T
-      const p = this.pushers.shift()
+      const p = this.pushers.length > 0 ? this.pushers.shift() : undefined
       if (p) {
         detach(p.w)
         this.items.push(p.item)
@@ -146,7 +160,8 @@ export class BoundedQueue<T> {
       detach(w)
       w.reject(reason)
     }
-    for (const p of this.pushers.splice(0)) {
+    // (splice on the shared frozen empty array would throw)
+    for (const p of this.pushers.length > 0 ? this.pushers.splice(0) : []) {
       detach(p.w)
       p.w.reject(reason)
     }
@@ -227,12 +242,30 @@ export function msgPipe(now: () => number = Date.now): [MsgPipeEnd, MsgPipeEnd] 
   return [end(aToB, bToA), end(bToA, aToB)]
 }
 
-/** The minimal transport the base protocol runs on (an RLPx connection, or a pipe in tests). */
+/** A message as a {@link MsgTransport} reads it (code still offset, payload decompressed). */
+export interface TransportMsg {
+  readonly code: number
+  readonly payload: Uint8Array
+}
+
+/** Where {@link MsgTransport.readMsgOrWait} delivers a message it waited for, or the error. */
+export interface TransportMsgReceiver {
+  onMsg(msg: TransportMsg): void
+  onReadError(err: Error): void
+}
+
+/**
+ * The minimal transport the base protocol runs on (an RLPx connection, or a pipe in tests).
+ * Implementations may be class instances: wrap one by delegating its methods, not by spreading.
+ */
 export interface MsgTransport {
-  readMsg(opts?: {
-    signal?: AbortSignal
-    maxFrameSize?: number
-  }): Promise<{ code: number; payload: Uint8Array }>
+  readMsg(opts?: { signal?: AbortSignal; maxFrameSize?: number }): Promise<TransportMsg>
+  /**
+   * Optional, a read without a promise for the peer's read loop: the next message if it is
+   * buffered, else undefined and `receiver` is told later, once (never from inside this call).
+   * An error known at once is thrown. RLPx connections have it; {@link Peer} uses it when there.
+   */
+  readMsgOrWait?(receiver: TransportMsgReceiver): TransportMsg | undefined
   writeMsg(code: number, payload: Uint8Array, opts?: { signal?: AbortSignal }): Promise<void>
   /** Switch snappy compression on (both Hellos have version >= 5). */
   setSnappy(enabled: boolean): void

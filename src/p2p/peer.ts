@@ -14,7 +14,15 @@ import {
   withTimeout,
 } from '../util/index.js'
 import { BaseMsg, decodeDisconnect, EMPTY_LIST_PAYLOAD, encodeDisconnect, type Hello } from './hello.js'
-import { BoundedQueue, type Msg, type MsgOptions, type MsgReadWriter, type MsgTransport } from './msg.js'
+import {
+  BoundedQueue,
+  type Msg,
+  type MsgOptions,
+  type MsgReadWriter,
+  type MsgTransport,
+  type TransportMsg,
+  type TransportMsgReceiver,
+} from './msg.js'
 import {
   DisconnectError,
   DiscReason,
@@ -127,6 +135,8 @@ export class Peer {
   private started = false
   /** The ping timer while the peer runs. */
   private ping: Timer | undefined
+  /** What the transport calls back when a read it waited for completes (RLPx transports). */
+  private receiver: PeerReceiver | undefined
 
   constructor(init: PeerInit) {
     this.t = init.transport
@@ -183,10 +193,8 @@ export class Peer {
   run(): Promise<PeerEnd> {
     if (this.started) return this.endPromise
     this.started = true
-    this.ping = this.clock.setInterval(() => {
-      this.write(BaseMsg.Ping, EMPTY_LIST_PAYLOAD).catch((e: unknown) => this.end(e))
-    }, this.cfg.pingIntervalMs)
-    void this.readLoop()
+    this.ping = this.clock.setInterval(Peer.sendPing, this.cfg.pingIntervalMs, this)
+    this.startReading()
     for (const r of this.running) this.runProtocol(r)
     return this.endPromise
   }
@@ -201,71 +209,145 @@ export class Peer {
     return this.endPromise
   }
 
-  private async readLoop(): Promise<void> {
+  /** The ping timer's callback (shared by every peer: a running peer holds no closure for it). */
+  private static sendPing(peer: Peer): void {
+    peer.write(BaseMsg.Ping, EMPTY_LIST_PAYLOAD).catch((e: unknown) => peer.end(e))
+  }
+
+  /** A protocol's write: checked against its code range, metered, then through {@link write}. */
+  private static protoWrite(
+    peer: Peer,
+    r: RunningProto,
+    code: number,
+    payload: Uint8Array,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    const proto = r.matched.protocol
+    if (!Number.isInteger(code) || code < 0 || code >= proto.length)
+      return Promise.reject(
+        new PeerProtocolError(
+          'invalid-msg-code',
+          `${capString(proto)}: code ${code} not below ${proto.length}`,
+        ),
+      )
+    peer.onMsgEvent?.({
+      type: 'msgsend',
+      peer: peer.publicKeyHex,
+      protocol: capString(proto),
+      code,
+      size: payload.length,
+    })
+    return peer.write(code + r.matched.offset, payload, signal)
+  }
+
+  /**
+   * The read loop. Over a transport with `readMsgOrWait` (RLPx) it holds no promise while it
+   * waits: the transport calls the peer's receiver back. Otherwise (pipes in tests) it is an
+   * async loop over `readMsg`. No signal either way: when the peer ends, the transport is
+   * closed, which fails the pending read.
+   */
+  private startReading(): void {
+    if (this.t.readMsgOrWait === undefined) {
+      void this.readLoop()
+      return
+    }
+    this.receiver = new PeerReceiver(this, Peer.received, Peer.readFailed)
+    this.readOn()
+  }
+
+  /** Take messages while they are buffered and the protocols accept them. */
+  private readOn(): void {
     try {
       for (;;) {
-        // No signal: when the peer ends, the transport is closed, which fails this read.
-        const m = await this.t.readMsg()
-        if (this.ended) return
-        if (m.code < BASE_PROTOCOL_LENGTH) {
-          if (m.code === BaseMsg.Ping) {
-            this.write(BaseMsg.Pong, EMPTY_LIST_PAYLOAD).catch((e: unknown) => this.end(e))
-          } else if (m.code === BaseMsg.Disconnect) {
-            this.end(new DisconnectError(decodeDisconnect(m.payload), 'remote'))
-            return
-          }
-          continue // Pong, and codes geth discards
+        const m = this.t.readMsgOrWait!(this.receiver!)
+        if (m === undefined) return // the receiver is told
+        const next = this.handleMsg(m)
+        if (next === false) return
+        if (next !== true) {
+          next.then(
+            () => this.readOn(),
+            (e: unknown) => this.end(e),
+          )
+          return
         }
-        const r = this.running.find(
-          (x) => m.code >= x.matched.offset && m.code < x.matched.offset + x.matched.protocol.length,
-        )
-        if (!r)
-          throw new PeerProtocolError('invalid-msg-code', `message code ${m.code} outside every protocol`)
-        const code = m.code - r.matched.offset
-        this.onMsgEvent?.({
-          type: 'msgrecv',
-          peer: this.publicKeyHex,
-          protocol: capString(r.matched.protocol),
-          code,
-          size: m.payload.length,
-        })
-        // Waits while the protocol's queue is full: the socket is not read meanwhile. No signal:
-        // when the peer ends, its queues are closed, which fails this push.
-        await r.queue.push({ code, payload: m.payload, size: m.payload.length, receivedAt: this.clock.now() })
       }
     } catch (err) {
       this.end(err)
     }
   }
 
+  private static received(peer: Peer, m: TransportMsg): void {
+    let next: boolean | Promise<void>
+    try {
+      next = peer.handleMsg(m)
+    } catch (err) {
+      peer.end(err)
+      return
+    }
+    if (next === true) peer.readOn()
+    else if (next !== false)
+      next.then(
+        () => peer.readOn(),
+        (e: unknown) => peer.end(e),
+      )
+  }
+
+  private static readFailed(peer: Peer, err: Error): void {
+    peer.end(err)
+  }
+
+  private async readLoop(): Promise<void> {
+    try {
+      for (;;) {
+        const next = this.handleMsg(await this.t.readMsg())
+        if (next === false) return
+        if (next !== true) await next
+      }
+    } catch (err) {
+      this.end(err)
+    }
+  }
+
+  /**
+   * One received message: base protocol messages answered here, the others queued for their
+   * protocol. True: read the next one; false: stop (the peer ended); a promise: read the next
+   * one when it resolves (the protocol's queue was full: meanwhile the socket is not read).
+   * Throws on a code outside every protocol.
+   */
+  private handleMsg(m: TransportMsg): boolean | Promise<void> {
+    if (this.ended) return false
+    if (m.code < BASE_PROTOCOL_LENGTH) {
+      if (m.code === BaseMsg.Ping) {
+        this.write(BaseMsg.Pong, EMPTY_LIST_PAYLOAD).catch((e: unknown) => this.end(e))
+      } else if (m.code === BaseMsg.Disconnect) {
+        this.end(new DisconnectError(decodeDisconnect(m.payload), 'remote'))
+        return false
+      }
+      return true // Pong, and codes geth discards
+    }
+    const r = this.running.find(
+      (x) => m.code >= x.matched.offset && m.code < x.matched.offset + x.matched.protocol.length,
+    )
+    if (!r) throw new PeerProtocolError('invalid-msg-code', `message code ${m.code} outside every protocol`)
+    const code = m.code - r.matched.offset
+    this.onMsgEvent?.({
+      type: 'msgrecv',
+      peer: this.publicKeyHex,
+      protocol: capString(r.matched.protocol),
+      code,
+      size: m.payload.length,
+    })
+    const msg: Msg = { code, payload: m.payload, size: m.payload.length, receivedAt: this.clock.now() }
+    if (r.queue.tryPush(msg)) return true
+    // Full (or closed: then the push fails, and so the peer ends): wait. No signal: when the peer
+    // ends, its queues are closed, which fails this push.
+    return r.queue.push(msg)
+  }
+
   /** Start a protocol; the peer ends when its `run` settles. */
   private runProtocol(r: RunningProto): void {
-    const peer = this
     const proto = r.matched.protocol
-    // Method shorthands: plain objects whose functions can be detached (they do not use `this`),
-    // without the name wrappers a name-keeping loader (tsx) puts around arrow properties.
-    const rw: MsgReadWriter = {
-      readMsg(opts?: MsgOptions) {
-        return r.queue.shift(opts?.signal)
-      },
-      writeMsg(code: number, payload: Uint8Array, opts?: MsgOptions) {
-        if (!Number.isInteger(code) || code < 0 || code >= proto.length)
-          return Promise.reject(
-            new PeerProtocolError(
-              'invalid-msg-code',
-              `${capString(proto)}: code ${code} not below ${proto.length}`,
-            ),
-          )
-        peer.onMsgEvent?.({
-          type: 'msgsend',
-          peer: peer.publicKeyHex,
-          protocol: capString(proto),
-          code,
-          size: payload.length,
-        })
-        return peer.write(code + r.matched.offset, payload, opts?.signal)
-      },
-    }
+    const rw = new ProtocolRW(this, r, Peer.protoWrite)
     const view = new ProtocolView(this)
     let done: Promise<void>
     try {
@@ -322,6 +404,46 @@ export class Peer {
     })
       .catch(() => {})
       .finally(finish)
+  }
+}
+
+/** The peer's {@link TransportMsgReceiver}: a small object whose functions are shared by all peers. */
+class PeerReceiver implements TransportMsgReceiver {
+  constructor(
+    private readonly peer: Peer,
+    private readonly received: (peer: Peer, m: TransportMsg) => void,
+    private readonly failed: (peer: Peer, err: Error) => void,
+  ) {}
+  onMsg(m: TransportMsg): void {
+    this.received(this.peer, m)
+  }
+  onReadError(err: Error): void {
+    this.failed(this.peer, err)
+  }
+}
+
+/**
+ * A protocol's {@link MsgReadWriter}: a class, so a running protocol holds one small object (its
+ * methods are on the prototype; call them on the object, as `rw.readMsg()`).
+ */
+class ProtocolRW implements MsgReadWriter {
+  constructor(
+    private readonly peer: Peer,
+    private readonly r: RunningProto,
+    /** The peer's write path (a function shared by every peer). */
+    private readonly write: (
+      peer: Peer,
+      r: RunningProto,
+      code: number,
+      payload: Uint8Array,
+      signal: AbortSignal | undefined,
+    ) => Promise<void>,
+  ) {}
+  readMsg(opts?: MsgOptions): Promise<Msg> {
+    return this.r.queue.shift(opts?.signal)
+  }
+  writeMsg(code: number, payload: Uint8Array, opts?: MsgOptions): Promise<void> {
+    return this.write(this.peer, this.r, code, payload, opts?.signal)
   }
 }
 

@@ -7,7 +7,7 @@
  * Disconnect is sent first.
  */
 import type { Duplex } from 'node:stream'
-import { RLPxConn, type RLPxConnConfig } from '../rlpx/index.js'
+import { RLPxConn, type RLPxConnConfig, type RLPxIoOptions, type RLPxMsg } from '../rlpx/index.js'
 import {
   anySignal,
   type Clock,
@@ -18,7 +18,7 @@ import {
   timeoutSignal,
 } from '../util/index.js'
 import { BaseMsg, encodeDisconnect, exchangeHello, type Hello } from './hello.js'
-import type { MsgTransport } from './msg.js'
+import type { MsgTransport, TransportMsgReceiver } from './msg.js'
 import { DisconnectError } from './peer-error.js'
 
 /** Deadline of both handshakes together (geth: 5 s for the encryption handshake). */
@@ -26,27 +26,35 @@ export const HANDSHAKE_TIMEOUT_MS = 5_000
 /** Deadline of the Disconnect write when a setup is refused (geth: discWriteTimeout 1 s). */
 export const DISC_WRITE_TIMEOUT_MS = 1_000
 
+/**
+ * An {@link RLPxConn} as the peer layer's {@link MsgTransport}. A class: its methods live on the
+ * prototype, so a connected peer holds one small object, not five closures.
+ */
+class RLPxTransport implements MsgTransport {
+  constructor(private readonly conn: RLPxConn) {}
+  readMsg(opts?: RLPxIoOptions): Promise<RLPxMsg> {
+    return this.conn.readMsg(opts)
+  }
+  readMsgOrWait(receiver: TransportMsgReceiver): RLPxMsg | undefined {
+    return this.conn.readMsgOrWait(receiver)
+  }
+  async writeMsg(code: number, payload: Uint8Array, opts?: RLPxIoOptions): Promise<void> {
+    await this.conn.writeMsg(code, payload, opts)
+  }
+  setSnappy(on: boolean): void {
+    this.conn.setSnappy(on)
+  }
+  close(err?: Error): void {
+    this.conn.close(err)
+  }
+  closeGracefully(ms: number): Promise<void> {
+    return this.conn.closeGracefully(ms)
+  }
+}
+
 /** Adapt an {@link RLPxConn} to the peer layer's {@link MsgTransport}. */
 export function rlpxTransport(conn: RLPxConn): MsgTransport {
-  // Method shorthands: own properties (the object can be spread), and no name wrappers when a
-  // loader keeps function names (tsx), which would give each closure a property dictionary.
-  return {
-    readMsg(opts) {
-      return conn.readMsg(opts)
-    },
-    async writeMsg(code, payload, opts) {
-      await conn.writeMsg(code, payload, opts)
-    },
-    setSnappy(on) {
-      conn.setSnappy(on)
-    },
-    close(err) {
-      conn.close(err)
-    },
-    closeGracefully(ms) {
-      return conn.closeGracefully(ms)
-    },
-  }
+  return new RLPxTransport(conn)
 }
 
 /** What {@link setupConnection} needs. */
@@ -88,10 +96,12 @@ export interface SetupResult {
 export async function setupConnection(o: SetupOptions): Promise<SetupResult> {
   const timeoutMs = o.timeoutMs ?? HANDSHAKE_TIMEOUT_MS
   const started = o.clock.monotonic()
+  // The handshake runs under `signal` (below), which carries the setup deadline: the config's
+  // handshakeTimeoutMs is not used, so the connection can share the default config.
   const conn = new RLPxConn(
     o.socket,
     { clock: o.clock, ...(o.random ? { random: o.random } : {}), logger: o.logger ?? silentLogger },
-    { handshakeTimeoutMs: timeoutMs, ...o.connConfig },
+    o.connConfig,
   )
   const deadline = timeoutSignal(o.clock, timeoutMs, 'connection setup')
   const signal = anySignal(o.signal, deadline.signal)

@@ -60,6 +60,13 @@ const MAX_RAW_DISCONNECT_SIZE = 16
 
 const NO_TIMER: Timer = { cancel() {} }
 
+/** The property of a socket that points to its connection (for the shared socket listeners). */
+const CONN: unique symbol = Symbol('devp2p.RLPxConn')
+type SocketWithConn = Duplex & { [CONN]?: RLPxConn }
+function connOf(socket: Duplex): RLPxConn | undefined {
+  return (socket as SocketWithConn)[CONN]
+}
+
 /** The connection is closed: by us, by the peer (EOF, reset) or after an earlier failure. */
 export class ConnectionClosedError extends DevP2PError {
   override name = 'ConnectionClosedError' as const
@@ -96,6 +103,8 @@ export const RLPX_CONN_DEFAULTS: Readonly<RLPxConnConfig> = Object.freeze({
 
 /** A complete, frozen config from a partial one. Throws `RangeError` for out-of-range values. */
 export function resolveConnConfig(partial: Partial<RLPxConnConfig> = {}): Readonly<RLPxConnConfig> {
+  // No overrides (the usual case): every connection shares the one frozen defaults object.
+  if (partial === RLPX_CONN_DEFAULTS || Object.keys(partial).length === 0) return RLPX_CONN_DEFAULTS
   const c = { ...RLPX_CONN_DEFAULTS, ...partial }
   for (const k of ['handshakeTimeoutMs', 'readTimeoutMs', 'writeTimeoutMs', 'readHighWaterMark'] as const) {
     if (!(c[k] > 0)) throw new RangeError(`${k}: must be positive`)
@@ -170,7 +179,26 @@ interface PendingRead {
   readonly reject: (e: Error) => void
 }
 
-/** A `readMsg` waiting for bytes. */
+/**
+ * Where {@link RLPxConn.readMsgOrWait} delivers the message it waited for, or why the read
+ * failed: exactly one of the two is called, once, from the socket's event (never from inside
+ * `readMsgOrWait`). It may start the next read at once.
+ */
+export interface RLPxMsgReceiver {
+  onMsg(msg: RLPxMsg): void
+  onReadError(err: Error): void
+}
+
+/** What {@link RLPxConn.tryRead} has of a message that is not buffered in full yet. */
+class PartialRead {
+  constructor(
+    readonly codec: FrameCodec,
+    readonly limit: number,
+    readonly header: FrameHeader | undefined,
+  ) {}
+}
+
+/** A message read waiting for bytes. */
 interface MsgWait {
   readonly codec: FrameCodec
   readonly limit: number
@@ -178,8 +206,7 @@ interface MsgWait {
   header: FrameHeader | undefined
   /** Monotonic time at which the read times out. */
   readonly deadline: number
-  readonly resolve: (m: RLPxMsg) => void
-  readonly reject: (e: Error) => void
+  readonly receiver: RLPxMsgReceiver
   readonly signal: AbortSignal | undefined
   onAbort: (() => void) | undefined
 }
@@ -192,7 +219,7 @@ interface MsgWait {
  * the owner, which is then called back on every change (message reads, without a promise per
  * step).
  */
-class ChunkReader {
+class ChunkReader<O> {
   // BOUNDED: the socket is paused once `buffered` passes the high-water mark with no read
   // waiting; while a read waits, it holds at most that read's size (checked by the caller first).
   private readonly chunks: Uint8Array[] = []
@@ -208,9 +235,14 @@ class ChunkReader {
   constructor(
     private readonly socket: Duplex,
     private readonly highWaterMark: number,
-    /** Called when bytes arrive or the stream ends while `waiting`. */
-    private readonly onReadable: () => void,
+    /** Called with `owner` when bytes arrive or the stream ends while `waiting`. */
+    private readonly readable: (owner: O) => void,
+    private readonly owner: O,
   ) {}
+
+  private onReadable(): void {
+    this.readable(this.owner)
+  }
 
   push(chunk: Uint8Array): void {
     if (chunk.length === 0 || this.dead) return
@@ -327,7 +359,7 @@ export class RLPxConn {
   private readonly random: RandomSource
   private readonly log: Logger
   private readonly snappyCodec: SnappyCodec | undefined
-  private readonly reader: ChunkReader
+  private readonly reader: ChunkReader<RLPxConn>
   private state: ConnState = { kind: 'new' }
   private snappyOn = false
   private reading = false
@@ -349,17 +381,42 @@ export class RLPxConn {
     this.random = deps.random ?? secureRandom
     this.log = deps.logger ?? silentLogger
     this.snappyCodec = deps.snappy
-    this.reader = new ChunkReader(socket, this.config.readHighWaterMark, () => this.pumpRead())
+    this.reader = new ChunkReader<RLPxConn>(socket, this.config.readHighWaterMark, RLPxConn.pump, this)
     // Every frame goes out in one write, so Nagle's algorithm only adds latency (Go's TCP
     // connections, and so go-ethereum's, have it off too).
     ;(socket as Partial<Pick<Socket, 'setNoDelay'>>).setNoDelay?.(true)
-    socket.on('data', (chunk: Uint8Array) => this.reader.push(chunk))
-    // The error objects are only built when they change the state (not for the 'close' that
-    // follows every 'end', nor after a local close).
-    socket.on('end', () => this.socketEnded('connection closed by the peer (EOF)'))
-    socket.on('error', (err: Error) => this.socketEnded(`socket error: ${err.message}`, err))
-    socket.on('close', () => this.socketEnded('socket closed'))
+    // The listeners are shared by every connection and find theirs on the socket: an idle peer
+    // then holds no closures of its own (see docs/LIMITS.md, memory per peer).
+    ;(socket as SocketWithConn)[CONN] = this
+    socket.on('data', RLPxConn.onData)
+    socket.on('end', RLPxConn.onEnd)
+    socket.on('error', RLPxConn.onError)
+    socket.on('close', RLPxConn.onClose)
     if (socket.destroyed) this.socketEnded('socket closed')
+  }
+
+  private static pump(conn: RLPxConn): void {
+    conn.pumpRead()
+  }
+  // Socket listeners: Node calls them with the socket as `this` (a static's own `this`, the
+  // class, is never used).
+  private static onData(this: Duplex, chunk: Uint8Array): void {
+    // biome-ignore lint/complexity/noThisInStatic: `this` is the socket (an event listener)
+    connOf(this)?.reader.push(chunk)
+  }
+  // The error objects are only built when they change the state (not for the 'close' that
+  // follows every 'end', nor after a local close).
+  private static onEnd(this: Duplex): void {
+    // biome-ignore lint/complexity/noThisInStatic: `this` is the socket (an event listener)
+    connOf(this)?.socketEnded('connection closed by the peer (EOF)')
+  }
+  private static onError(this: Duplex, err: Error): void {
+    // biome-ignore lint/complexity/noThisInStatic: `this` is the socket (an event listener)
+    connOf(this)?.socketEnded(`socket error: ${err.message}`, err)
+  }
+  private static onClose(this: Duplex): void {
+    // biome-ignore lint/complexity/noThisInStatic: `this` is the socket (an event listener)
+    connOf(this)?.socketEnded('socket closed')
   }
 
   private socketEnded(message: string, cause?: Error): void {
@@ -529,49 +586,80 @@ export class RLPxConn {
    * `readTimeoutMs` old.
    */
   readMsg(opts: RLPxIoOptions = {}): Promise<RLPxMsg> {
+    let got: RLPxMsg | PartialRead
+    try {
+      got = this.tryRead(opts)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    if (!(got instanceof PartialRead)) return Promise.resolve(got)
+    const p = got
+    return new Promise<RLPxMsg>((resolve, reject) => {
+      this.wait(p, { onMsg: resolve, onReadError: reject }, opts.signal)
+    })
+  }
+
+  /**
+   * {@link readMsg} without a promise, for a reader that loops for the life of the connection
+   * (the peer layer's read loop; an idle peer then keeps no pending promise, closure or async
+   * frame): returns the next message when it is already buffered; otherwise returns undefined
+   * and `receiver` gets the message (or the error) later, once. Same rules as {@link readMsg}:
+   * one read at a time, the same deadline and limits; an error known at once (closed, a bad
+   * frame already buffered) is thrown.
+   */
+  readMsgOrWait(receiver: RLPxMsgReceiver, opts: RLPxIoOptions = {}): RLPxMsg | undefined {
+    const got = this.tryRead(opts)
+    if (!(got instanceof PartialRead)) return got
+    this.wait(got, receiver, opts.signal)
+    return undefined
+  }
+
+  /** The next message if it is buffered in full; else what is read of it so far. Throws. */
+  private tryRead(opts: RLPxIoOptions): RLPxMsg | PartialRead {
     const s = this.state
     const codec = s.kind === 'open' || (s.kind === 'closed' && s.codec) ? s.codec : undefined
-    if (codec === undefined) return Promise.reject(this.notOpen())
-    if (this.reading) return Promise.reject(new Error('readMsg: another read is in progress'))
+    if (codec === undefined) throw this.notOpen()
+    if (this.reading) throw new Error('readMsg: another read is in progress')
     const signal = opts.signal
-    if (signal?.aborted) return Promise.reject(abortReason(signal))
+    if (signal?.aborted) throw abortReason(signal)
     const r = this.reader
     const limit = Math.min(opts.maxFrameSize ?? this.config.maxFrameSize, this.config.maxFrameSize)
     let header: FrameHeader | undefined
     try {
       if (r.length >= FRAME_HEADER_SIZE) {
         header = this.readHeader(codec, r.take(FRAME_HEADER_SIZE), limit)
-        if (r.length >= header.bodyLength)
-          return Promise.resolve(this.readBody(codec, r.take(header.bodyLength)))
+        if (r.length >= header.bodyLength) return this.readBody(codec, r.take(header.bodyLength))
       }
       if (r.endError !== undefined) throw r.endError
     } catch (err) {
       const e = err instanceof Error ? err : new Error(String(err))
       this.fail(e, true)
-      return Promise.reject(e)
+      throw e
     }
-    return new Promise<RLPxMsg>((resolve, reject) => {
-      const w: MsgWait = {
-        codec,
-        limit,
-        header,
-        deadline: this.clock.monotonic() + this.config.readTimeoutMs,
-        resolve,
-        reject,
-        signal,
-        onAbort: undefined,
+    return new PartialRead(codec, limit, header)
+  }
+
+  /** Wait for the rest of a message: `receiver` is told once, from a socket event or a timer. */
+  private wait(p: PartialRead, receiver: RLPxMsgReceiver, signal: AbortSignal | undefined): void {
+    const w: MsgWait = {
+      codec: p.codec,
+      limit: p.limit,
+      header: p.header,
+      deadline: this.clock.monotonic() + this.config.readTimeoutMs,
+      receiver,
+      signal,
+      onAbort: undefined,
+    }
+    if (signal !== undefined) {
+      w.onAbort = () => {
+        if (this.msgWait === w) this.failRead(w, abortReason(signal))
       }
-      if (signal !== undefined) {
-        w.onAbort = () => {
-          if (this.msgWait === w) this.failRead(w, abortReason(signal))
-        }
-        signal.addEventListener('abort', w.onAbort, { once: true })
-      }
-      this.msgWait = w
-      this.reading = true
-      this.armReadTimer(this.config.readTimeoutMs)
-      r.startWaiting()
-    })
+      signal.addEventListener('abort', w.onAbort, { once: true })
+    }
+    this.msgWait = w
+    this.reading = true
+    this.armReadTimer(this.config.readTimeoutMs)
+    this.reader.startWaiting()
   }
 
   /** Bytes arrived or the stream ended while a message read waits: finish it if possible. */
@@ -593,16 +681,20 @@ export class RLPxConn {
     if (msg === undefined) return
     this.endWait(w)
     r.maybePause()
-    w.resolve(msg)
+    // Last: the receiver may start the next read right away.
+    w.receiver.onMsg(msg)
   }
 
   /** Arm the connection's read timer to fire in `ms` (unless it is armed). */
   private armReadTimer(ms: number): void {
-    this.readTimer ??= this.clock.setTimeout(() => this.readTimerFired(), ms)
+    this.readTimer ??= this.clock.setTimeout(RLPxConn.readTimerFired, ms, this)
   }
 
   /** The connection's read timer fired: fail the waiting read if it is due, else re-arm. */
-  private readTimerFired(): void {
+  private static readTimerFired(conn: RLPxConn): void {
+    conn.onReadTimer()
+  }
+  private onReadTimer(): void {
     this.readTimer = undefined
     const w = this.msgWait
     if (w === undefined) return
@@ -627,7 +719,7 @@ export class RLPxConn {
   private failRead(w: MsgWait, err: Error): void {
     this.endWait(w)
     this.fail(err, true)
-    w.reject(err)
+    w.receiver.onReadError(err)
   }
 
   /** Check a frame header; the size limit is decided here, before the body is buffered. */
@@ -874,7 +966,7 @@ export class RLPxConn {
       this.flushWrites()
       this.socket.destroy()
     }
-    w?.reject(closed)
+    w?.receiver.onReadError(closed)
   }
 
   private cancelReadTimer(): void {

@@ -16,10 +16,15 @@ export interface Clock {
   now(): number
   /** Monotonic milliseconds (used for durations and deadlines). */
   monotonic(): number
-  /** Run `fn` once after `ms`. */
+  /**
+   * Run `fn` once after `ms`. With `arg`, `fn` is called with it: long-lived objects pass a
+   * shared function and themselves rather than a closure of their own.
+   */
   setTimeout(fn: () => void, ms: number): Timer
-  /** Run `fn` every `ms` until cancelled. */
+  setTimeout<A>(fn: (arg: A) => void, ms: number, arg: A): Timer
+  /** Run `fn` every `ms` until cancelled (with `arg`, as {@link setTimeout}). */
   setInterval(fn: () => void, ms: number): Timer
+  setInterval<A>(fn: (arg: A) => void, ms: number, arg: A): Timer
   /** Resolve after `ms`; rejects with {@link AbortError} when `signal` aborts. */
   sleep(ms: number, signal?: AbortSignal): Promise<void>
 }
@@ -42,7 +47,16 @@ function sleepWith(clock: Clock, ms: number, signal?: AbortSignal): Promise<void
   })
 }
 
-/** The real clock: `Date.now()`, `performance.now()` and Node's timers (unref'd). */
+/** A Node timer as a {@link Timer}: one small object, no closure (a peer holds a few of these). */
+class NodeTimer implements Timer {
+  constructor(private readonly handle: ReturnType<typeof setTimeout>) {}
+  cancel(): void {
+    // clearTimeout clears intervals too.
+    clearTimeout(this.handle)
+  }
+}
+
+/** The real clock: `Date.now()`, `performance.now()` and Node's timers. */
 export class SystemClock implements Clock {
   now(): number {
     return Date.now()
@@ -50,13 +64,15 @@ export class SystemClock implements Clock {
   monotonic(): number {
     return performance.now()
   }
-  setTimeout(fn: () => void, ms: number): Timer {
-    const h = setTimeout(fn, ms)
-    return { cancel: () => clearTimeout(h) }
+  setTimeout(fn: () => void, ms: number): Timer
+  setTimeout<A>(fn: (arg: A) => void, ms: number, arg: A): Timer
+  setTimeout<A>(fn: (arg: A) => void, ms: number, arg?: A): Timer {
+    return new NodeTimer(arg === undefined ? setTimeout(fn as () => void, ms) : setTimeout(fn, ms, arg))
   }
-  setInterval(fn: () => void, ms: number): Timer {
-    const h = setInterval(fn, ms)
-    return { cancel: () => clearInterval(h) }
+  setInterval(fn: () => void, ms: number): Timer
+  setInterval<A>(fn: (arg: A) => void, ms: number, arg: A): Timer
+  setInterval<A>(fn: (arg: A) => void, ms: number, arg?: A): Timer {
+    return new NodeTimer(arg === undefined ? setInterval(fn as () => void, ms) : setInterval(fn, ms, arg))
   }
   sleep(ms: number, signal?: AbortSignal): Promise<void> {
     return sleepWith(this, ms, signal)
@@ -69,7 +85,8 @@ export const systemClock: Clock = new SystemClock()
 interface SimTimer {
   id: number
   at: number
-  fn: () => void
+  fn: (arg: unknown) => void
+  arg: unknown
   every: number | undefined
   cancelled: boolean
 }
@@ -101,18 +118,22 @@ export class SimulatedClock implements Clock {
   get pendingTimers(): number {
     return this.timers.size
   }
-  setTimeout(fn: () => void, ms: number): Timer {
-    return this.add(fn, ms, undefined)
+  setTimeout(fn: () => void, ms: number): Timer
+  setTimeout<A>(fn: (arg: A) => void, ms: number, arg: A): Timer
+  setTimeout<A>(fn: (arg: A) => void, ms: number, arg?: A): Timer {
+    return this.add(fn as (arg: unknown) => void, arg, ms, undefined)
   }
-  setInterval(fn: () => void, ms: number): Timer {
-    return this.add(fn, ms, Math.max(1, ms))
+  setInterval(fn: () => void, ms: number): Timer
+  setInterval<A>(fn: (arg: A) => void, ms: number, arg: A): Timer
+  setInterval<A>(fn: (arg: A) => void, ms: number, arg?: A): Timer {
+    return this.add(fn as (arg: unknown) => void, arg, ms, Math.max(1, ms))
   }
   sleep(ms: number, signal?: AbortSignal): Promise<void> {
     return sleepWith(this, ms, signal)
   }
-  private add(fn: () => void, ms: number, every: number | undefined): Timer {
+  private add(fn: (arg: unknown) => void, arg: unknown, ms: number, every: number | undefined): Timer {
     const id = ++this.seq
-    const timer: SimTimer = { id, at: this.t + Math.max(0, ms), fn, every, cancelled: false }
+    const timer: SimTimer = { id, at: this.t + Math.max(0, ms), fn, arg, every, cancelled: false }
     this.timers.set(id, timer)
     return {
       cancel: () => {
@@ -139,7 +160,7 @@ export class SimulatedClock implements Clock {
       this.t = Math.max(this.t, t.at)
       if (t.every !== undefined) t.at += t.every
       else this.timers.delete(t.id)
-      t.fn()
+      t.fn(t.arg)
       await flushMicrotasks()
     }
     this.t = end

@@ -237,13 +237,18 @@ describe('peer interop with @ethereumjs/devp2p', { timeout: 60_000 }, () => {
           assert.equal(them.getHelloMessage()?.protocolVersion, version)
           // Record base-protocol messages as they arrive (Pong must decode as the empty list).
           const base: { code: number; payload: Uint8Array }[] = []
+          // A wrapper without readMsgOrWait: the peer reads through readMsg, which records.
+          const t = res.transport
           const transport: MsgTransport = {
-            ...res.transport,
             readMsg: async (opts) => {
-              const m = await res.transport.readMsg(opts)
+              const m = await t.readMsg(opts)
               if (m.code < 0x10) base.push(m)
               return m
             },
+            writeMsg: (code, payload, opts) => t.writeMsg(code, payload, opts),
+            setSnappy: (on) => t.setSnappy(on),
+            close: (err) => t.close(err),
+            closeGracefully: (ms) => t.closeGracefully?.(ms) ?? Promise.resolve(),
           }
           const peer = new Peer({
             transport,

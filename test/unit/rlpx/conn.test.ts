@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
 import { publicKeyFromPrivate } from '../../../src/crypto/index.js'
-import { ConnectionClosedError, RLPxConn, type RLPxConnConfig } from '../../../src/rlpx/conn.js'
+import { ConnectionClosedError, RLPxConn, type RLPxConnConfig, type RLPxMsg } from '../../../src/rlpx/conn.js'
 import { duplexPair } from '../../../src/rlpx/duplex-pair.js'
 import { FrameCodec, FrameMacError } from '../../../src/rlpx/frame.js'
 import { ACK_LEGACY_SIZE, InitiatorHandshake, readHandshakePacket } from '../../../src/rlpx/handshake.js'
@@ -23,6 +23,7 @@ const privA = rand.bytes(32)
 const privB = rand.bytes(32)
 const pubA = publicKeyFromPrivate(privA)
 const pubB = publicKeyFromPrivate(privB)
+const EMPTY_PAYLOAD = Uint8Array.of(0xc0)
 
 /** Let in-memory stream events (nextTick / setImmediate) run. */
 async function settle(rounds = 5): Promise<void> {
@@ -561,5 +562,115 @@ describe('RLPxConn: corked writes', () => {
     assert.equal(b.status, 'closed')
     b.close()
     await assert.rejects(b.readMsg(), ConnectionClosedError)
+  })
+})
+
+describe('RLPxConn: readMsgOrWait (reads without a promise)', () => {
+  /** A receiver that records what it is told, and whether it was told inside the call. */
+  function recorder() {
+    const got: { msg?: RLPxMsg; err?: Error }[] = []
+    return {
+      got,
+      receiver: {
+        onMsg: (msg: RLPxMsg) => got.push({ msg }),
+        onReadError: (err: Error) => got.push({ err }),
+      },
+    }
+  }
+
+  it('returns a buffered message at once, and tells the receiver nothing', async () => {
+    const { a, b } = await connectedPair()
+    await a.writeMsg(0x10, Uint8Array.of(0xc1, 0x01))
+    await settle()
+    const { got, receiver } = recorder()
+    const m = b.readMsgOrWait(receiver)
+    assert.deepEqual(m, { code: 0x10, payload: Uint8Array.of(0xc1, 0x01), size: 2 })
+    await settle()
+    assert.equal(got.length, 0)
+  })
+
+  it('returns undefined while nothing is buffered; the receiver gets the message once, and can read on', async () => {
+    const { a, b } = await connectedPair()
+    const seen: number[] = []
+    const receiver = {
+      onMsg(msg: RLPxMsg): void {
+        seen.push(msg.code)
+        // Reading on from inside the callback: what is buffered comes back at once.
+        for (let m = b.readMsgOrWait(receiver); m !== undefined; m = b.readMsgOrWait(receiver))
+          seen.push(m.code)
+      },
+      onReadError(err: Error): void {
+        throw err
+      },
+    }
+    assert.equal(b.readMsgOrWait(receiver), undefined)
+    assert.deepEqual(seen, [], 'never called from inside readMsgOrWait')
+    // Three frames in one batch (one tick): the first completes the wait, the rest are buffered.
+    await Promise.all([
+      a.writeMsg(0x10, EMPTY_PAYLOAD),
+      a.writeMsg(0x11, EMPTY_PAYLOAD),
+      a.writeMsg(0x12, EMPTY_PAYLOAD),
+    ])
+    await settle()
+    assert.deepEqual(seen, [0x10, 0x11, 0x12])
+    await a.writeMsg(0x13, EMPTY_PAYLOAD)
+    await settle()
+    assert.deepEqual(seen, [0x10, 0x11, 0x12, 0x13])
+  })
+
+  it('a second read while one waits throws and leaves the first waiting', async () => {
+    const { a, b } = await connectedPair()
+    const { got, receiver } = recorder()
+    assert.equal(b.readMsgOrWait(receiver), undefined)
+    assert.throws(() => b.readMsgOrWait(receiver), /another read is in progress/)
+    await assert.rejects(b.readMsg(), /another read is in progress/)
+    await a.writeMsg(0x10, EMPTY_PAYLOAD)
+    await settle()
+    assert.deepEqual(
+      got.map((g) => g.msg?.code),
+      [0x10],
+    )
+  })
+
+  it('times out after 30 s through onReadError (TimeoutError) and closes', async () => {
+    const clock = new SimulatedClock(0)
+    const { b } = await connectedPair({ clock })
+    const { got, receiver } = recorder()
+    assert.equal(b.readMsgOrWait(receiver), undefined)
+    await clock.advance(29_999)
+    assert.equal(got.length, 0)
+    await clock.advance(1)
+    assert.equal(got.length, 1)
+    assert.ok(got[0]?.err instanceof TimeoutError)
+    assert.equal(b.status, 'closed')
+    assert.equal(clock.pendingTimers, 0)
+  })
+
+  it('the peer closing tells the receiver ConnectionClosedError; a closed connection throws', async () => {
+    const { a, b } = await connectedPair()
+    const { got, receiver } = recorder()
+    assert.equal(b.readMsgOrWait(receiver), undefined)
+    a.close()
+    await settle()
+    assert.equal(got.length, 1)
+    assert.ok(got[0]?.err instanceof ConnectionClosedError)
+    assert.throws(() => b.readMsgOrWait(receiver), ConnectionClosedError)
+    assert.equal(got.length, 1, 'told once')
+  })
+
+  it('a bad frame already buffered is thrown (typed) and closes the connection', async () => {
+    const [sa, sb] = duplexPair()
+    const b = new RLPxConn(sb, { clock: new SimulatedClock(0), random: seededRandom(2) })
+    const accepted = b.handshake({ privateKey: privB })
+    const codec = await rawInitiator(sa)
+    await accepted
+    const frame = codec.encodeFrame(0x10, Uint8Array.of(0xc0))
+    frame[frame.length - 1] = frame[frame.length - 1]! ^ 1 // break the frame MAC
+    sa.write(frame)
+    await settle()
+    const { got, receiver } = recorder()
+    assert.throws(() => b.readMsgOrWait(receiver), FrameMacError)
+    assert.equal(b.status, 'closed')
+    assert.equal(got.length, 0)
   })
 })
