@@ -31,6 +31,11 @@ import { fromUtf8, systemClock, utf8 } from '../src/util/index.js'
 /** The two implementations compared. */
 export type Impl = 'ours' | 'ethereumjs'
 export const IMPLS: readonly Impl[] = ['ours', 'ethereumjs']
+/**
+ * What a bench server can run: an implementation, or `socket`, the floor of the memory rows (a
+ * plain `net.Socket` per connection that reads and drops, no handshake, no cipher).
+ */
+export type ServerImpl = Impl | 'socket'
 
 /** What a connection is for, announced in the client's Hello name. */
 export type ConnMode = 'idle' | 'tp-raw' | 'tp-snappy'

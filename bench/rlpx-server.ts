@@ -1,7 +1,7 @@
 /**
  * Server worker of the `rlpx` benchmark suite, run in its own process by bench/rlpx.ts:
  *
- *   node --expose-gc --import tsx bench/rlpx-server.ts --impl=ours|ethereumjs --max-ms=N
+ *   node --expose-gc --import tsx bench/rlpx-server.ts --impl=ours|ethereumjs|socket --max-ms=N
  *
  * Listens on 127.0.0.1 (ephemeral port) with a fresh identity and accepts RLPx connections with
  * the chosen implementation: encryption handshake + Hello each way, then, by the mode the client
@@ -27,12 +27,12 @@ import {
   ejsRemoteMode,
   ejsSink,
   type Identity,
-  type Impl,
   modeOfName,
   ourHello,
   ourRunIdlePeer,
   ourSink,
   SETUP_TIMEOUT_MS,
+  type ServerImpl,
 } from './rlpx-common.js'
 
 function arg(name: string): string | undefined {
@@ -40,8 +40,9 @@ function arg(name: string): string | undefined {
   return process.argv.find((a) => a.startsWith(p))?.slice(p.length)
 }
 
-const impl = arg('impl') as Impl
-if (impl !== 'ours' && impl !== 'ethereumjs') throw new Error(`--impl: expected ours or ethereumjs`)
+const impl = arg('impl') as ServerImpl
+if (impl !== 'ours' && impl !== 'ethereumjs' && impl !== 'socket')
+  throw new Error(`--impl: expected ours, ethereumjs or socket`)
 const maxMs = Number(arg('max-ms') ?? 120_000)
 if (!process.send) throw new Error('rlpx-server must be started with an IPC channel')
 
@@ -98,7 +99,20 @@ function acceptEthereumjs(socket: Socket): void {
   })
 }
 
-const server = createServer(impl === 'ours' ? acceptOurs : acceptEthereumjs)
+/** The memory floor: a socket that reads and drops, nothing else. */
+function acceptSocket(socket: Socket): void {
+  stats.established++
+  stats.open++
+  socket.on('data', () => {})
+  socket.on('error', () => {})
+  socket.once('close', () => {
+    stats.open--
+  })
+}
+
+const server = createServer(
+  impl === 'ours' ? acceptOurs : impl === 'ethereumjs' ? acceptEthereumjs : acceptSocket,
+)
 
 let peakRss = process.memoryUsage.rss()
 let sampler: NodeJS.Timeout | undefined

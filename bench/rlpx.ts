@@ -46,6 +46,7 @@ import {
   BENCH_OFFSET,
   Code,
   type ConnMode,
+  dial,
   EMPTY,
   ejsDialSetup,
   ejsDisableSnappy,
@@ -56,6 +57,7 @@ import {
   makePayload,
   ourDialSetup,
   parseResult,
+  type ServerImpl,
   type TpResult,
 } from './rlpx-common.js'
 
@@ -68,9 +70,10 @@ const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url))
 const KiB = 1024
 const MiB = 1024 * 1024
 const TP_SIZES = [KiB, 64 * KiB, MiB]
-const IDLE_PEERS = Number(process.env.RLPX_BENCH_IDLE_PEERS ?? 100)
 /** Upper bound of handshakes per row (time is the normal limit). */
 const MAX_HANDSHAKES = 200_000
+/** Handshakes a row's warm-up aims for (time-capped: ethereumjs does about 50 a second). */
+const WARMUP_HANDSHAKES = 300
 /** Failed handshakes tolerated per row before the row is abandoned. */
 const MAX_HANDSHAKE_ERRORS = 20
 
@@ -153,7 +156,7 @@ class ServerChild {
   >()
 
   private constructor(
-    readonly impl: Impl,
+    readonly impl: ServerImpl,
     private readonly proc: ChildProcess,
     readonly port: number,
     readonly publicKey: Uint8Array,
@@ -172,7 +175,11 @@ class ServerChild {
     })
   }
 
-  static async start(impl: Impl, maxMs: number, nodeFlags: readonly string[] = []): Promise<ServerChild> {
+  static async start(
+    impl: ServerImpl,
+    maxMs: number,
+    nodeFlags: readonly string[] = [],
+  ): Promise<ServerChild> {
     const extra = [
       ...nodeFlags,
       ...(process.env.RLPX_BENCH_SERVER_FLAGS ?? '').split(' ').filter((f) => f !== ''),
@@ -287,9 +294,11 @@ async function handshakeRow(
   const run = async (until: number, max: number): Promise<void> => {
     await Promise.all(Array.from({ length: concurrency }, () => loop(until, max)))
   }
-  // Warm-up: at least one handshake per worker.
+  // Warm-up: at least one handshake per worker, `warmupMs`, and then up to WARMUP_HANDSHAKES in
+  // all (at most 1.5 s more): a short --quick warm-up left ours mid-JIT (c=1 read 13x, not 16x).
   await run(now() + warmupMs, concurrency)
   await run(now() + warmupMs, MAX_HANDSHAKES)
+  if (done < WARMUP_HANDSHAKES) await run(now() + 1_500, WARMUP_HANDSHAKES)
   done = 0
   errors = 0
   const before = await server.stats()
@@ -472,7 +481,12 @@ interface Held {
   close(): void
 }
 
-async function holdIdlePeer(impl: Impl, server: ServerChild, id: Identity): Promise<Held> {
+async function holdIdlePeer(impl: ServerImpl, server: ServerChild, id: Identity): Promise<Held> {
+  if (impl === 'socket') {
+    const socket = await dial(server.port)
+    socket.on('error', () => {})
+    return { close: () => socket.destroy() }
+  }
   if (impl === 'ours') {
     const r = await ourDialSetup(server.port, id, server.publicKey, 'idle')
     return { close: () => r.conn.close() }
@@ -481,128 +495,155 @@ async function holdIdlePeer(impl: Impl, server: ServerChild, id: Identity): Prom
   return { close: () => socket.destroy() }
 }
 
-interface MemCycle {
-  /** RSS after the forced GCs, the RSS peak while connecting, heap used. */
-  after: MemReport
-  peakRss: number
-  connectMs: number
-  open: number
-}
-
-/** Connect {@link IDLE_PEERS} idle peers (8 at a time) into `held`; report the server's memory. */
-async function idleCycle(impl: Impl, server: ServerChild, id: Identity, held: Held[]): Promise<MemCycle> {
-  await server.request('mark')
-  const t0 = now()
-  let next = 0
+/** Connect `count` more idle peers (8 at a time) into `held`; resolves once the server counts them. */
+async function connectIdle(
+  impl: ServerImpl,
+  server: ServerChild,
+  id: Identity,
+  held: Held[],
+  count: number,
+): Promise<void> {
+  const target = held.length + count
+  let started = held.length
   await bounded(
-    `${IDLE_PEERS} idle peers (${impl})`,
-    60_000,
+    `${count} idle peers (${impl})`,
+    120_000,
     Promise.all(
       Array.from({ length: 8 }, async () => {
-        while (next < IDLE_PEERS) {
-          next++
+        while (started < target) {
+          started++
           held.push(await holdIdlePeer(impl, server, id))
         }
       }),
     ),
   )
-  const connectMs = now() - t0
-  // Wait until the server counts them all (its side of the last Hello may still be in flight).
-  let st = await server.stats()
-  for (let i = 0; i < 50 && st.open < IDLE_PEERS; i++) {
-    await sleep(20)
-    st = await server.stats()
-  }
-  await sleep(300)
-  const settled = await server.mem(false)
-  const after = await server.mem(true)
-  return { after, peakRss: Math.max(settled.peakRss, after.peakRss), connectMs, open: st.open }
+  // The server's side of the last Hellos may still be in flight.
+  for (let i = 0; i < 100 && (await server.stats()).open < target; i++) await sleep(20)
 }
 
 /**
- * The two memory measurements. RSS after forced GCs still moves by megabytes when V8 grows its
- * young generation (up to 2 x 16 MiB semi-spaces) under the handshakes' garbage: with 100 peers
- * that is 50-180 KiB per peer from run to run, whichever implementation. So the headline row
- * pins the semi-space at 1 MiB (`--max-semi-space-size=1`, both implementations alike), which
- * leaves mostly what the peers keep; the second row (left out by --quick) uses V8's defaults, as
- * a node would run.
+ * The two memory measurements. The young generation grows (up to 2 x 16 MiB semi-spaces, by
+ * V8's own heuristics) under the handshakes' garbage, by megabytes from run to run, whichever
+ * the implementation: a per-process allowance, not a per-peer cost. So the headline row pins the
+ * semi-space at 1 MiB (`--max-semi-space-size=1`, both implementations alike); the second row
+ * (left out by --quick) uses V8's defaults, as a node would run.
  */
 interface MemVariant {
   readonly name: string
   readonly nodeFlags: readonly string[]
-  /** Rounds of {@link IDLE_PEERS} peers (1 or 2): see {@link memoryRow}. */
-  readonly rounds: number
 }
 const MEM_PINNED: MemVariant = {
-  name: `idle peers x${IDLE_PEERS}, server RSS`,
+  name: 'idle peers, server memory per peer',
   nodeFlags: ['--max-semi-space-size=1'],
-  rounds: 2,
 }
 const MEM_DEFAULT: MemVariant = {
-  name: `idle peers x${IDLE_PEERS}, server RSS, V8 defaults`,
+  name: 'idle peers, server memory per peer, V8 defaults',
   nodeFlags: [],
-  rounds: 1,
+}
+/** Steps of the memory measurement (a fit over `MEM_STEPS + 1` points). */
+const MEM_STEPS = 4
+
+/** Least-squares slope of `y` over `x`, and R². */
+function fit(x: readonly number[], y: readonly number[]): { slope: number; r2: number } {
+  const n = x.length
+  const mx = x.reduce((a, b) => a + b, 0) / n
+  const my = y.reduce((a, b) => a + b, 0) / n
+  let sxy = 0
+  let sxx = 0
+  let syy = 0
+  for (let i = 0; i < n; i++) {
+    sxy += (x[i]! - mx) * (y[i]! - my)
+    sxx += (x[i]! - mx) ** 2
+    syy += (y[i]! - my) ** 2
+  }
+  const slope = sxy / sxx
+  return { slope, r2: syy === 0 ? 1 : (sxy * sxy) / (sxx * syy) }
 }
 
 /**
- * With RLPX_BENCH_HEAP_DIR set, the server writes a V8 heap snapshot there before and after each
- * round of idle peers (`<impl>-r<round>-before|after.heapsnapshot`): `scripts/heap-diff.mjs`
- * shows what each peer keeps, by constructor.
+ * Server memory per connected idle peer, on a fresh server: 4 handshakes (to load the code), then
+ * `peers` idle peers connected in {@link MEM_STEPS} steps, with RSS, V8 heap used and external
+ * memory read after forced GCs after each step. The figures are least-squares slopes over the
+ * steps' points (KiB per peer; the first step, which also pays one-time costs, is the fit's
+ * start): `kib_per_peer` (RSS, with its R²), `heap_kib_per_peer`, `ext_kib_per_peer`; and
+ * `peak_kib_per_peer`, the highest RSS sampled (every 5 ms) while they connected, minus the
+ * start, / peers. No warm-up round of peers: memory freed by closed peers is reused by the next
+ * ones without growing RSS, which would hide what a peer costs. A two-point difference over 100
+ * peers moved by ±10 KiB per peer from run to run; the fit over more peers is the stable figure.
+ */
+async function memoryRow(
+  impl: ServerImpl,
+  server: ServerChild,
+  id: Identity,
+  v: MemVariant,
+  peers: number,
+): Promise<BenchRow> {
+  const held: Held[] = []
+  try {
+    for (let i = 0; i < 4; i++) (await holdIdlePeer(impl, server, id)).close()
+    await sleep(300)
+    await server.mem(true)
+    await server.request('mark')
+    const xs: number[] = []
+    const rss: number[] = []
+    const heap: number[] = []
+    const ext: number[] = []
+    const point = async (): Promise<MemReport> => {
+      const m = await server.mem(true)
+      xs.push(held.length)
+      rss.push(m.rss / KiB)
+      heap.push(m.heapUsed / KiB)
+      ext.push(m.external / KiB)
+      return m
+    }
+    const start = await point()
+    await snapshot(server, `${impl}-before`)
+    const t0 = now()
+    let connectMs = 0
+    let peak = 0
+    for (let step = 1; step <= MEM_STEPS; step++) {
+      const t = now()
+      await connectIdle(impl, server, id, held, Math.round((peers * step) / MEM_STEPS) - held.length)
+      connectMs += now() - t
+      await sleep(300)
+      peak = Math.max(peak, (await server.mem(false)).peakRss)
+      await point()
+    }
+    await snapshot(server, `${impl}-after`)
+    const open = (await server.stats()).open
+    // The fit leaves out the start: the first step also pays one-time costs (code, caches).
+    xs.shift()
+    rss.shift()
+    heap.shift()
+    ext.shift()
+    const r = fit(xs, rss)
+    return {
+      name: v.name,
+      impl,
+      peers,
+      server_open: open,
+      kib_per_peer: r.slope,
+      rss_r2: Math.round(r.r2 * 1000) / 1000,
+      peak_kib_per_peer: (Math.max(peak, start.peakRss) - start.rss) / KiB / peers,
+      heap_kib_per_peer: fit(xs, heap).slope,
+      ext_kib_per_peer: fit(xs, ext).slope,
+      rss_start_mib: start.rss / MiB,
+      connect_ms: Math.round(connectMs),
+      total_ms: Math.round(now() - t0),
+    }
+  } finally {
+    for (const h of held.splice(0)) h.close()
+  }
+}
+
+/**
+ * With RLPX_BENCH_HEAP_DIR set, the server writes a V8 heap snapshot there before and after the
+ * measured peers connect (`<impl>-before|after.heapsnapshot`): `scripts/heap-diff.mjs` shows what
+ * each peer keeps, by constructor and by closure.
  */
 async function snapshot(server: ServerChild, name: string): Promise<void> {
   const dir = process.env.RLPX_BENCH_HEAP_DIR
   if (dir) await server.request('snapshot', { path: `${dir}/${name}.heapsnapshot` })
-}
-
-/**
- * Server memory per idle peer, on a fresh server (4 handshakes first, to load the code).
- * `kib_per_peer`: RSS with the first {@link IDLE_PEERS} idle peers connected minus RSS before
- * (both after forced GCs), / peers; `peak_kib_per_peer`: the same with the highest RSS sampled
- * (every 5 ms) while they connected; `heap_kib_per_peer` / `ext_kib_per_peer`: V8 heap used and
- * external memory. With a second round, the peers are closed and as many connected again:
- * `round2_kib_per_peer` is its RSS figure (lower when V8 reuses the first peers' freed space), and
- * the heap figures come from it. RSS moves by ±1 MiB (±10 KiB per peer) between runs; the heap
- * figure is the stable one.
- */
-async function memoryRow(impl: Impl, server: ServerChild, id: Identity, v: MemVariant): Promise<BenchRow> {
-  const held: Held[] = []
-  const closeAll = (): void => {
-    for (const h of held.splice(0)) h.close()
-  }
-  const perPeer = (a: number, b: number): number => (a - b) / IDLE_PEERS / KiB
-  try {
-    for (let i = 0; i < 4; i++) (await holdIdlePeer(impl, server, id)).close()
-    await sleep(200)
-    let row: BenchRow | undefined
-    for (let round = 1; round <= v.rounds; round++) {
-      if (round > 1) {
-        closeAll()
-        for (let i = 0; i < 50 && (await server.stats()).open > 0; i++) await sleep(20)
-        await sleep(200)
-      }
-      await server.mem(true)
-      const before = await server.mem(true)
-      await snapshot(server, `${impl}-r${round}-before`)
-      const c = await idleCycle(impl, server, id, held)
-      await snapshot(server, `${impl}-r${round}-after`)
-      row ??= {
-        name: v.name,
-        impl,
-        kib_per_peer: perPeer(c.after.rss, before.rss),
-        peak_kib_per_peer: perPeer(c.peakRss, before.rss),
-        server_open: c.open,
-        rss_before_mib: before.rss / MiB,
-        connect_ms: Math.round(c.connectMs),
-      }
-      if (round > 1) row.round2_kib_per_peer = perPeer(c.after.rss, before.rss)
-      row.heap_kib_per_peer = perPeer(c.after.heapUsed, before.heapUsed)
-      row.ext_kib_per_peer = perPeer(c.after.external, before.external)
-      row.server_open = Math.min(Number(row.server_open), c.open)
-    }
-    return row!
-  } finally {
-    closeAll()
-  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -677,13 +718,18 @@ async function runRlpx(opts: BenchOptions): Promise<BenchRow[]> {
   }
   // The V8-defaults row only adds noise-bound figures: --quick leaves it out.
   const quick = opts.minMs < DEFAULT_OPTIONS.minMs / 2
+  // Idle peers for the memory rows: 800 (ethereumjs takes about 10 s per 1,000), 200 with --quick.
+  const idlePeers = Number(process.env.RLPX_BENCH_IDLE_PEERS ?? (quick ? 200 : 800))
+  const floorRows: BenchRow[] = []
   if (parts.has('mem'))
     for (const v of quick ? [MEM_PINNED] : [MEM_PINNED, MEM_DEFAULT])
-      for (const impl of impls) {
+      for (const impl of [...impls, 'socket' as const]) {
         // A fresh server: memory freed by earlier rows must not hide the peers' cost.
-        const server = await ServerChild.start(impl, serverMaxMs, v.nodeFlags)
+        const server = await ServerChild.start(impl, serverMaxMs + 240_000, v.nodeFlags)
         try {
-          byImpl.get(impl)!.push(await memoryRow(impl, server, id, v))
+          const row = await memoryRow(impl, server, id, v, idlePeers)
+          if (impl === 'socket') floorRows.push({ ...row, impl: 'floor: net.Socket alone' })
+          else byImpl.get(impl)!.push(row)
         } finally {
           await server.stop()
         }
@@ -706,6 +752,8 @@ async function runRlpx(opts: BenchOptions): Promise<BenchRow[]> {
     }
     if (o) out.push(o)
     if (t) out.push(t)
+    const floor = floorRows.find((r) => r.name === name)
+    if (floor) out.push(floor)
   }
   const ratios = [
     ratioRow(
@@ -751,13 +799,30 @@ async function runRlpx(opts: BenchOptions): Promise<BenchRow[]> {
       { max: 0.5 },
     ),
     ratioRow(
-      'RSS/peer, V8 defaults (noise-bound)',
+      'peak RSS/peer',
+      find('ours', MEM_PINNED.name),
+      find('ethereumjs', MEM_PINNED.name),
+      'peak_kib_per_peer',
+    ),
+    ratioRow(
+      'RSS/peer, V8 defaults',
       find('ours', MEM_DEFAULT.name),
       find('ethereumjs', MEM_DEFAULT.name),
       'kib_per_peer',
     ),
   ]
   for (const r of ratios) if (r) out.push(r)
+  // What each implementation adds above the floor every Node TCP connection costs.
+  const o = find('ours', MEM_PINNED.name)?.kib_per_peer
+  const t = find('ethereumjs', MEM_PINNED.name)?.kib_per_peer
+  const f = floorRows.find((r) => r.name === MEM_PINNED.name)?.kib_per_peer
+  if (typeof o === 'number' && typeof t === 'number' && typeof f === 'number' && t > f)
+    out.push({
+      name: 'ratio RSS/peer above the socket floor',
+      impl: 'ours/ethereumjs',
+      ratio: Math.round(((o - f) / (t - f)) * 100) / 100,
+      target: 'info',
+    })
   return out
 }
 

@@ -1,10 +1,11 @@
 /**
- * AES through `node:crypto` (OpenSSL, hardware-accelerated): one-shot AES-128-CTR for ECIES,
- * streaming AES-CTR for the RLPx frame ciphers, and single-block AES-256-ECB for the RLPx MAC.
- * Cipher objects are meant to live as long as their connection; creating one per frame costs
- * far more than using it.
+ * AES: through `node:crypto` (OpenSSL, hardware-accelerated) one-shot AES-128-CTR for ECIES and
+ * streaming AES-CTR for the RLPx frame ciphers; single-block AES-256-ECB for the RLPx MAC through
+ * @noble/ciphers (see {@link createAesEcb}). Cipher objects are meant to live as long as their
+ * connection; creating one per frame costs far more than using it.
  */
 import { type Cipher, createCipheriv } from 'node:crypto'
+import { unsafe as nobleAes } from '@noble/ciphers/aes.js'
 import { assertBytes } from '../util/assert.js'
 import { bufferToBytes } from './internal.js'
 
@@ -46,11 +47,24 @@ class NodeAesCtr implements AesCtrStream {
   }
 }
 
-class NodeAesEcb implements AesEcbBlockCipher {
-  constructor(private readonly c: Cipher) {}
+class TableAesEcb implements AesEcbBlockCipher {
+  /** The expanded key (60 words for AES-256). */
+  constructor(private readonly xk: Uint32Array) {}
   encryptBlock(block16: Uint8Array): Uint8Array {
     assertBytes('block', block16, 16)
-    return bufferToBytes(this.c.update(block16))
+    const r = nobleAes.encrypt(
+      this.xk,
+      le32(block16, 0),
+      le32(block16, 4),
+      le32(block16, 8),
+      le32(block16, 12),
+    )
+    const out = new Uint8Array(16)
+    putLe32(out, 0, r.s0)
+    putLe32(out, 4, r.s1)
+    putLe32(out, 8, r.s2)
+    putLe32(out, 12, r.s3)
+    return out
   }
 }
 
@@ -60,10 +74,29 @@ export interface AesEcbBlockCipher {
   encryptBlock(block16: Uint8Array): Uint8Array
 }
 
-/** An AES-256-ECB block encryptor keyed with `key32`, to keep for the life of a connection. */
+/**
+ * An AES-256-ECB block encryptor keyed with `key32`, to keep for the life of a connection.
+ *
+ * It runs on @noble/ciphers' table-driven AES rather than OpenSSL: for one block at a time it is
+ * about 5x faster (75 ns against 400 ns through a `node:crypto` cipher, measured here) and costs
+ * a 240-byte expanded key instead of about 1.4 KiB of OpenSSL context per connection. Table
+ * lookups are not constant-time; the RLPx MAC is the only user, its key is shared with the remote
+ * peer by design, and an on-path attacker gets one MAC check before the connection is dropped
+ * (see docs/ARCHITECTURE.md, Dependencies).
+ */
 export function createAesEcb(key32: Uint8Array): AesEcbBlockCipher {
   assertBytes('key', key32, 32)
-  const c = createCipheriv('aes-256-ecb', key32, null)
-  c.setAutoPadding(false)
-  return new NodeAesEcb(c)
+  return new TableAesEcb(nobleAes.expandKeyLE(key32))
+}
+
+/** A little-endian 32-bit word of `b` at `o` (the word order noble's AES uses). */
+function le32(b: Uint8Array, o: number): number {
+  return (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0
+}
+
+function putLe32(b: Uint8Array, o: number, v: number): void {
+  b[o] = v & 0xff
+  b[o + 1] = (v >>> 8) & 0xff
+  b[o + 2] = (v >>> 16) & 0xff
+  b[o + 3] = v >>> 24
 }

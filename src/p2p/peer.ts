@@ -448,24 +448,28 @@ class ProtocolRW implements MsgReadWriter {
 }
 
 /**
- * What a protocol sees of its peer. A class so that `signal` can be a getter without putting
- * the object in dictionary mode (the peer creates its AbortController on first use); its
- * `disconnect` is an own function that can be detached.
+ * What a protocol sees of its peer: a view with one field (the peer) and everything else on the
+ * prototype, read from the peer (its AbortController is created on first use of `signal`).
+ * Call `disconnect` on the view (`p.disconnect(reason)`).
  */
 class ProtocolView implements ProtocolPeer {
-  readonly id: string
-  readonly publicKey: string
-  readonly name: string
-  readonly caps: readonly Cap[]
-  readonly disconnect: (reason: number) => void
-  constructor(private readonly peer: Peer) {
-    this.id = peer.idHex
-    this.publicKey = peer.publicKeyHex
-    this.name = peer.hello.name
-    this.caps = peer.hello.caps
-    this.disconnect = (reason) => peer.disconnect(reason as DiscReason)
+  constructor(private readonly peer: Peer) {}
+  get id(): string {
+    return this.peer.idHex
+  }
+  get publicKey(): string {
+    return this.peer.publicKeyHex
+  }
+  get name(): string {
+    return this.peer.hello.name
+  }
+  get caps(): readonly Cap[] {
+    return this.peer.hello.caps
   }
   get signal(): AbortSignal {
     return this.peer.signal
+  }
+  disconnect(reason: number): void {
+    this.peer.disconnect(reason as DiscReason)
   }
 }
