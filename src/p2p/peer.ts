@@ -106,10 +106,9 @@ interface RunningProto {
  * matched protocol, and resolves with {@link PeerEnd} when the connection is over.
  */
 export class Peer {
-  /** Hex of the remote's 64-byte public key (geth's enode id is its keccak hash). */
-  readonly publicKeyHex: string
-  /** Hex node id: keccak256 of the public key (geth's `Peer.ID()`). */
-  readonly idHex: string
+  /** Computed when first asked for (an idle peer need not keep its ids as strings). */
+  private pubHex: string | undefined
+  private nodeIdHex: string | undefined
   readonly hello: Hello
   readonly inbound: boolean
   readonly localAddress: string | undefined
@@ -146,9 +145,8 @@ export class Peer {
     this.remoteAddress = init.remoteAddress
     this.clock = init.clock
     this.cfg = init.config === undefined ? PEER_DEFAULTS : { ...PEER_DEFAULTS, ...init.config }
-    this.publicKeyHex = toHex(init.hello.id)
-    this.idHex = toHex(keccak256(init.hello.id))
-    this.log = (init.logger ?? silentLogger).child({ peer: this.publicKeyHex.slice(0, 16) })
+    const log = init.logger ?? silentLogger
+    this.log = log === silentLogger ? log : log.child({ peer: toHex(init.hello.id.subarray(0, 8)) })
     this.onMsgEvent = init.onMsgEvent
     this.connectedAt = init.clock.monotonic()
     this.running = init.protocols.map((m) => ({
@@ -158,6 +156,18 @@ export class Peer {
     this.endPromise = new Promise((r) => {
       this.resolveEnd = r
     })
+  }
+
+  /** Hex of the remote's 64-byte public key (geth's enode id is its keccak hash). */
+  get publicKeyHex(): string {
+    this.pubHex ??= toHex(this.hello.id)
+    return this.pubHex
+  }
+
+  /** Hex node id: keccak256 of the public key (geth's `Peer.ID()`). */
+  get idHex(): string {
+    this.nodeIdHex ??= toHex(keccak256(this.hello.id))
+    return this.nodeIdHex
   }
 
   /** Aborted when the peer ends. */

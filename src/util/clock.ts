@@ -47,16 +47,202 @@ function sleepWith(clock: Clock, ms: number, signal?: AbortSignal): Promise<void
   })
 }
 
-/** A Node timer as a {@link Timer}: one small object, no closure (a peer holds a few of these). */
-class NodeTimer implements Timer {
-  constructor(private readonly handle: ReturnType<typeof setTimeout>) {}
+/** What a {@link TimerQueue} runs on: a monotonic clock and one host timer (Node's, normally). */
+export interface TimerHost {
+  /** Monotonic milliseconds. */
+  now(): number
+  /** Arm the host timer to call `fire` in `ms` (replacing any armed one). */
+  arm(fire: () => void, ms: number): void
+  /** Disarm the host timer. */
+  disarm(): void
+  /** A timer callback threw: report it (the system clock rethrows it as uncaught, as Node would). */
+  error(err: unknown): void
+}
+
+/** Longest delay Node's timers take (2^31 − 1 ms); longer waits re-arm when it fires. */
+const MAX_HOST_DELAY = 2 ** 31 - 1
+
+/** A timer of a {@link TimerQueue}: one small object, its own handle. */
+class QueuedTimer implements Timer {
+  /** Position in the queue's heap; −1 when not queued. */
+  index = -1
+  constructor(
+    private readonly queue: TimerQueue,
+    public at: number,
+    public seq: number,
+    readonly fn: (arg: unknown) => void,
+    readonly arg: unknown,
+    readonly every: number | undefined,
+  ) {}
   cancel(): void {
-    // clearTimeout clears intervals too.
-    clearTimeout(this.handle)
+    this.queue.remove(this)
   }
 }
 
-/** The real clock: `Date.now()`, `performance.now()` and Node's timers. */
+function earlier(a: QueuedTimer, b: QueuedTimer): boolean {
+  return a.at < b.at || (a.at === b.at && a.seq < b.seq)
+}
+
+/**
+ * Every timer of the system clock in one binary heap (deadline, then creation order), behind a
+ * single host timer armed for the earliest. A pending timer then costs one small object, where a
+ * Node `Timeout` costs about 200 bytes with its argument array and our handle: a connected peer
+ * holds two timers for its whole life (its ping and its read deadline). Deadlines are exact: a
+ * timer fires at the first host wake-up at or after its time, never early.
+ */
+export class TimerQueue {
+  // BOUNDED: one entry per pending timer; each is removed when it fires (one-shot) or is cancelled.
+  private readonly heap: QueuedTimer[] = []
+  private seq = 0
+  /** Deadline the host timer is armed for (Infinity: disarmed). */
+  private armedFor = Number.POSITIVE_INFINITY
+  private readonly fire = (): void => this.runDue()
+
+  constructor(private readonly host: TimerHost) {}
+
+  /** Number of pending timers. */
+  get size(): number {
+    return this.heap.length
+  }
+
+  /** Call `fn(arg)` after `ms` (and every `every` ms after that, when given). */
+  add(fn: (arg: unknown) => void, arg: unknown, ms: number, every?: number): Timer {
+    const delay = ms > 0 ? ms : 0
+    const t = new QueuedTimer(this, this.host.now() + delay, ++this.seq, fn, arg, every)
+    this.push(t)
+    this.rearm()
+    return t
+  }
+
+  /** Take `t` out (a no-op when it already fired or was cancelled). */
+  remove(t: QueuedTimer): void {
+    const i = t.index
+    if (i < 0) return
+    t.index = -1
+    const last = this.heap.pop()!
+    if (i < this.heap.length) {
+      this.heap[i] = last
+      last.index = i
+      this.siftDown(i)
+      this.siftUp(last.index)
+    }
+    // The host timer may stay armed for an earlier deadline: it then finds nothing due and re-arms.
+    if (this.heap.length === 0) this.disarm()
+  }
+
+  /** The host timer fired: run what is due, in order, then re-arm for the next. */
+  private runDue(): void {
+    this.armedFor = Number.POSITIVE_INFINITY
+    const now = this.host.now()
+    // Timers created while running wait for the next pass, even with a zero delay.
+    const lastSeq = this.seq
+    for (;;) {
+      const t = this.heap[0]
+      if (t === undefined || t.at > now || t.seq > lastSeq) break
+      this.remove(t)
+      if (t.every !== undefined) {
+        t.at = now + Math.max(1, t.every)
+        t.seq = ++this.seq
+        this.push(t)
+      }
+      try {
+        t.fn(t.arg)
+      } catch (err) {
+        this.host.error(err)
+      }
+    }
+    this.rearm()
+  }
+
+  private rearm(): void {
+    const head = this.heap[0]
+    if (head === undefined) {
+      this.disarm()
+      return
+    }
+    if (head.at >= this.armedFor) return
+    this.armedFor = head.at
+    const ms = Math.min(MAX_HOST_DELAY, Math.max(0, Math.ceil(head.at - this.host.now())))
+    this.host.arm(this.fire, ms)
+  }
+
+  private disarm(): void {
+    if (this.armedFor === Number.POSITIVE_INFINITY) return
+    this.armedFor = Number.POSITIVE_INFINITY
+    this.host.disarm()
+  }
+
+  private push(t: QueuedTimer): void {
+    t.index = this.heap.length
+    this.heap.push(t)
+    this.siftUp(t.index)
+  }
+
+  private siftUp(i: number): void {
+    const h = this.heap
+    const t = h[i]!
+    while (i > 0) {
+      const p = (i - 1) >> 1
+      const parent = h[p]!
+      if (!earlier(t, parent)) break
+      h[i] = parent
+      parent.index = i
+      i = p
+    }
+    h[i] = t
+    t.index = i
+  }
+
+  private siftDown(i: number): void {
+    const h = this.heap
+    const n = h.length
+    const t = h[i]!
+    for (;;) {
+      const l = 2 * i + 1
+      if (l >= n) break
+      const r = l + 1
+      const c = r < n && earlier(h[r]!, h[l]!) ? r : l
+      const child = h[c]!
+      if (!earlier(child, t)) break
+      h[i] = child
+      child.index = i
+      i = c
+    }
+    h[i] = t
+    t.index = i
+  }
+}
+
+/** Node's timers as a {@link TimerHost}: one Node timer at a time, for the whole process. */
+function nodeTimerHost(): TimerHost {
+  let handle: ReturnType<typeof setTimeout> | undefined
+  return {
+    now: () => performance.now(),
+    arm(fire, ms) {
+      if (handle !== undefined) clearTimeout(handle)
+      handle = setTimeout(fire, ms)
+    },
+    disarm() {
+      if (handle !== undefined) clearTimeout(handle)
+      handle = undefined
+    },
+    error(err) {
+      // As an exception thrown by a Node timer callback: uncaught.
+      queueMicrotask(() => {
+        throw err
+      })
+    },
+  }
+}
+
+/** The queue behind every {@link SystemClock}. */
+const systemTimers = new TimerQueue(nodeTimerHost())
+
+/**
+ * The real clock: `Date.now()`, `performance.now()`, and timers on one process-wide
+ * {@link TimerQueue} over a single Node timer (which, like Node's own, keeps the process alive
+ * while a timer is pending).
+ */
 export class SystemClock implements Clock {
   now(): number {
     return Date.now()
@@ -67,12 +253,12 @@ export class SystemClock implements Clock {
   setTimeout(fn: () => void, ms: number): Timer
   setTimeout<A>(fn: (arg: A) => void, ms: number, arg: A): Timer
   setTimeout<A>(fn: (arg: A) => void, ms: number, arg?: A): Timer {
-    return new NodeTimer(arg === undefined ? setTimeout(fn as () => void, ms) : setTimeout(fn, ms, arg))
+    return systemTimers.add(fn as (arg: unknown) => void, arg, ms)
   }
   setInterval(fn: () => void, ms: number): Timer
   setInterval<A>(fn: (arg: A) => void, ms: number, arg: A): Timer
   setInterval<A>(fn: (arg: A) => void, ms: number, arg?: A): Timer {
-    return new NodeTimer(arg === undefined ? setInterval(fn as () => void, ms) : setInterval(fn, ms, arg))
+    return systemTimers.add(fn as (arg: unknown) => void, arg, ms, ms)
   }
   sleep(ms: number, signal?: AbortSignal): Promise<void> {
     return sleepWith(this, ms, signal)
