@@ -52,19 +52,18 @@ class TableAesEcb implements AesEcbBlockCipher {
   constructor(private readonly xk: Uint32Array) {}
   encryptBlock(block16: Uint8Array): Uint8Array {
     assertBytes('block', block16, 16)
-    const r = nobleAes.encrypt(
-      this.xk,
-      le32(block16, 0),
-      le32(block16, 4),
-      le32(block16, 8),
-      le32(block16, 12),
-    )
     const out = new Uint8Array(16)
-    putLe32(out, 0, r.s0)
-    putLe32(out, 4, r.s1)
-    putLe32(out, 8, r.s2)
-    putLe32(out, 12, r.s3)
+    this.encryptBlockInto(block16, out)
     return out
+  }
+  encryptBlockInto(input: Uint8Array, output: Uint8Array): void {
+    if (input.length < 16 || output.length < 16) throw new RangeError('encryptBlockInto: needs 16 bytes')
+    // All four words are read before any is written: `input` may be `output`.
+    const r = nobleAes.encrypt(this.xk, le32(input, 0), le32(input, 4), le32(input, 8), le32(input, 12))
+    putLe32(output, 0, r.s0)
+    putLe32(output, 4, r.s1)
+    putLe32(output, 8, r.s2)
+    putLe32(output, 12, r.s3)
   }
 }
 
@@ -72,6 +71,8 @@ class TableAesEcb implements AesEcbBlockCipher {
 export interface AesEcbBlockCipher {
   /** Encrypt one 16-byte block; returns a new array. */
   encryptBlock(block16: Uint8Array): Uint8Array
+  /** Encrypt `input[0..16)` into `output[0..16)` without allocating (the same array may be both). */
+  encryptBlockInto(input: Uint8Array, output: Uint8Array): void
 }
 
 /**

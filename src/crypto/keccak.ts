@@ -253,6 +253,9 @@ const sponge = new WebAssembly.Instance(new WebAssembly.Module(buildSpongeWasm()
 }
 /** The WebAssembly memory (one page, never grown, so the view stays valid). */
 const mem = new Uint8Array(sponge.memory.buffer, 0, 65536)
+/** Fixed views of the sponge and of the digest in it (no view allocated per call). */
+const MEM_STATE = mem.subarray(0, STATE_SIZE)
+const MEM_DIGEST = mem.subarray(0, 32)
 
 /**
  * An incremental Keccak-256 whose running digest can be read without ending it, as the RLPx
@@ -285,7 +288,8 @@ export class KeccakState {
       this.#pos = pos + n
       return this
     }
-    mem.set(s.subarray(0, STATE_SIZE), 0)
+    // The whole state array: its digest bytes land in the unused gap before the round constants.
+    mem.set(s, 0)
     let off = 0
     let blocks = 0
     if (pos > 0) {
@@ -306,28 +310,42 @@ export class KeccakState {
     }
     // The tail starts the next partial block.
     for (let i = off; i < n; i++) mem[i - off]! ^= data[i]!
-    s.set(mem.subarray(0, STATE_SIZE), 0)
+    s.set(MEM_STATE, 0)
     this.#pos = n - off
     return this
   }
 
   /** Keccak-256 of everything absorbed so far (32 bytes). The state stays open. */
   digest(): Uint8Array {
+    const out = new Uint8Array(32)
+    this.digestInto(out)
+    return out
+  }
+
+  /**
+   * {@link digest} into `out[0..32)`, allocating nothing (the RLPx MAC reads four digests a
+   * frame). The state stays open.
+   */
+  digestInto(out: Uint8Array): void {
+    if (out.length < 32) throw new RangeError(`digestInto: needs 32 bytes, got ${out.length}`)
     const s = this.#s
     // The RLPx MAC reads the digest of an unchanged state twice per frame (the end of one frame's
     // MAC and the start of the next header's): the second time costs no permutation.
-    if (this.#digested) return s.slice(DIGEST_AT, DIGEST_AT + 32)
+    if (this.#digested) {
+      for (let i = 0; i < 32; i++) out[i] = s[DIGEST_AT + i]!
+      return
+    }
     const pos = this.#pos
-    mem.set(s.subarray(0, STATE_SIZE), 0)
+    mem.set(s, 0)
     // The last block: the pending bytes are in the state already; absorb Keccak's padding
     // 0x01 ... 0x80 at their end.
     mem.fill(0, DATA_OFFSET, DATA_OFFSET + RATE)
     mem[DATA_OFFSET + pos] = 0x01
     mem[DATA_OFFSET + RATE - 1] = mem[DATA_OFFSET + RATE - 1]! | 0x80
     sponge.absorb(1)
-    s.set(mem.subarray(0, 32), DIGEST_AT)
+    s.set(MEM_DIGEST, DIGEST_AT)
+    out.set(MEM_DIGEST, 0)
     this.#digested = true
-    return mem.slice(0, 32)
   }
 
   /** An independent copy of this state. */

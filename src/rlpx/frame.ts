@@ -18,8 +18,8 @@
  * Test seam: the MAC states are any {@link MacState}, so a test can inject a fake one (for
  * example go-ethereum's `TestFrameReadWrite`, whose digest is always 32 × 0x01).
  */
-import { createAesCtr, createAesEcb } from '../crypto/index.js'
-import { assertBytes, DecodeError, timingSafeEqualBytes } from '../util/index.js'
+import { type AesCtrStream, type AesEcbBlockCipher, createAesCtr, createAesEcb } from '../crypto/index.js'
+import { assertBytes, DecodeError } from '../util/index.js'
 
 /** Largest frame size (RLP(code) + payload) the 3-byte header can carry: 2^24 − 1. */
 export const MAX_FRAME_SIZE = 0xffffff
@@ -31,6 +31,12 @@ export const FRAME_MAC_SIZE = 16
 /** The header-data every frame carries: RLP [0, 0] (capability-id and context-id, unused). */
 const HEADER_DATA = Uint8Array.of(0xc2, 0x80, 0x80)
 const ZERO_IV = new Uint8Array(16)
+/**
+ * Scratch of the MAC steps, shared by every codec (all use is synchronous): the running digest and
+ * the seed block. A frame's four MAC steps then allocate nothing.
+ */
+const DIGEST = new Uint8Array(32)
+const SEED = new Uint8Array(16)
 /** The reading state between frames (shared: it holds nothing). */
 const READ_HEADER = { kind: 'header' } as const
 
@@ -41,6 +47,8 @@ const READ_HEADER = { kind: 'header' } as const
 export interface MacState {
   update(data: Uint8Array): unknown
   digest(): Uint8Array
+  /** Optional: the digest into `out[0..32)` without allocating (`KeccakState` has it). */
+  digestInto?(out: Uint8Array): void
 }
 
 /** What a {@link FrameCodec} needs from the handshake (a `SessionSecrets` has all of it). */
@@ -75,6 +83,18 @@ export interface FrameHeader {
 export interface FrameMessage {
   readonly code: number
   readonly payload: Uint8Array
+}
+
+/** Copy `src[0..16)` to `dst[at..at+16)`. */
+function copy16(src: Uint8Array, dst: Uint8Array, at: number): void {
+  for (let i = 0; i < 16; i++) dst[at + i] = src[i]!
+}
+
+/** `mac[0..16)` equals `bytes[at..at+16)`, in constant time. */
+function equal16(mac: Uint8Array, bytes: Uint8Array, at: number): boolean {
+  let d = 0
+  for (let i = 0; i < 16; i++) d |= mac[i]! ^ bytes[at + i]!
+  return d === 0
 }
 
 /** Padded body length plus the frame MAC for a frame size. */
@@ -123,10 +143,10 @@ export function decodeMsgCode(frame: Uint8Array): { code: number; length: number
  * the reading side stays failed (the MAC state is out of step); the writing side still works.
  */
 export class FrameCodec {
-  private readonly egressAes: { update(data: Uint8Array): Uint8Array }
-  private readonly ingressAes: { update(data: Uint8Array): Uint8Array }
+  private readonly egressAes: AesCtrStream
+  private readonly ingressAes: AesCtrStream
   // One ECB cipher for the whole connection (creating one per frame costs far more than a block).
-  private readonly ecb: { encryptBlock(block: Uint8Array): Uint8Array }
+  private readonly ecb: AesEcbBlockCipher
   private readonly egressMac: MacState
   private readonly ingressMac: MacState
   private read:
@@ -144,22 +164,32 @@ export class FrameCodec {
     this.ingressMac = secrets.ingressMac
   }
 
-  /** Header MAC: absorb ECB(digest[0:16]) XOR header-ct, return the new digest[0:16]. */
-  private headerMac(mac: MacState, headerCt: Uint8Array): Uint8Array {
-    const seed = this.ecb.encryptBlock(mac.digest().subarray(0, 16))
-    for (let i = 0; i < 16; i++) seed[i] = seed[i]! ^ headerCt[i]!
-    mac.update(seed)
-    return mac.digest().subarray(0, 16)
+  /** The MAC's running digest: the shared {@link DIGEST} when the state can write into it. */
+  private static digestOf(mac: MacState): Uint8Array {
+    if (mac.digestInto === undefined) return mac.digest()
+    mac.digestInto(DIGEST)
+    return DIGEST
   }
 
-  /** Frame MAC: absorb body-ct, then ECB(d) XOR d for d = digest[0:16]; return digest[0:16]. */
+  /**
+   * Header MAC: absorb ECB(digest[0:16]) XOR header-ct; returns the new digest, whose first 16
+   * bytes are the MAC (valid until the next MAC step of any codec).
+   */
+  private headerMac(mac: MacState, headerCt: Uint8Array): Uint8Array {
+    this.ecb.encryptBlockInto(FrameCodec.digestOf(mac), SEED)
+    for (let i = 0; i < 16; i++) SEED[i] = SEED[i]! ^ headerCt[i]!
+    mac.update(SEED)
+    return FrameCodec.digestOf(mac)
+  }
+
+  /** Frame MAC: absorb body-ct, then ECB(d) XOR d for d = digest[0:16]; returns as {@link headerMac}. */
   private frameMac(mac: MacState, bodyCt: Uint8Array): Uint8Array {
     mac.update(bodyCt)
-    const d = mac.digest().subarray(0, 16)
-    const seed = this.ecb.encryptBlock(d)
-    for (let i = 0; i < 16; i++) seed[i] = seed[i]! ^ d[i]!
-    mac.update(seed)
-    return mac.digest().subarray(0, 16)
+    const d = FrameCodec.digestOf(mac)
+    this.ecb.encryptBlockInto(d, SEED)
+    for (let i = 0; i < 16; i++) SEED[i] = SEED[i]! ^ d[i]!
+    mac.update(SEED)
+    return FrameCodec.digestOf(mac)
   }
 
   /**
@@ -187,9 +217,9 @@ export class FrameCodec {
     const headerCt = ct.subarray(0, 16)
     const bodyCt = ct.subarray(16)
     out.set(headerCt, 0)
-    out.set(this.headerMac(this.egressMac, headerCt), 16)
+    copy16(this.headerMac(this.egressMac, headerCt), out, 16)
     out.set(bodyCt, FRAME_HEADER_SIZE)
-    out.set(this.frameMac(this.egressMac, bodyCt), FRAME_HEADER_SIZE + padded)
+    copy16(this.frameMac(this.egressMac, bodyCt), out, FRAME_HEADER_SIZE + padded)
     return out
   }
 
@@ -210,8 +240,8 @@ export class FrameCodec {
         new DecodeError('rlpx-frame', `header must be ${FRAME_HEADER_SIZE} bytes, got ${header.length}`),
       )
     const headerCt = header.subarray(0, 16)
-    const want = this.headerMac(this.ingressMac, headerCt)
-    if (!timingSafeEqualBytes(want, header.subarray(16, 32))) this.failRead(new FrameMacError('header'))
+    if (!equal16(this.headerMac(this.ingressMac, headerCt), header, 16))
+      this.failRead(new FrameMacError('header'))
     const plain = this.ingressAes.update(headerCt)
     // The header-data (bytes 3..16) is ignored, as go-ethereum does.
     const frameSize = (plain[0]! << 16) | (plain[1]! << 8) | plain[2]!
@@ -233,8 +263,8 @@ export class FrameCodec {
       this.failRead(new DecodeError('rlpx-frame', `body must be ${r.bodyLength} bytes, got ${body.length}`))
     const split = r.bodyLength - FRAME_MAC_SIZE
     const bodyCt = body.subarray(0, split)
-    const want = this.frameMac(this.ingressMac, bodyCt)
-    if (!timingSafeEqualBytes(want, body.subarray(split))) this.failRead(new FrameMacError('frame'))
+    if (!equal16(this.frameMac(this.ingressMac, bodyCt), body, split))
+      this.failRead(new FrameMacError('frame'))
     const frame = this.ingressAes.update(bodyCt).subarray(0, r.frameSize)
     let code: { code: number; length: number }
     try {

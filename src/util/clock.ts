@@ -107,7 +107,7 @@ export class TimerQueue {
 
   /** Call `fn(arg)` after `ms` (and every `every` ms after that, when given). */
   add(fn: (arg: unknown) => void, arg: unknown, ms: number, every?: number): Timer {
-    const delay = ms > 0 ? ms : 0
+    const delay = Math.max(0, ms || 0) // NaN and negative delays: 0
     const t = new QueuedTimer(this, this.host.now() + delay, ++this.seq, fn, arg, every)
     this.push(t)
     this.rearm()

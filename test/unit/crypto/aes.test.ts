@@ -69,3 +69,17 @@ describe('AES', () => {
     assert.throws(() => createAesEcb(new Uint8Array(32)).encryptBlock(new Uint8Array(32)), RangeError)
   })
 })
+
+describe('AES-256-ECB encryptBlockInto', () => {
+  it('equals encryptBlock, reads only the first 16 bytes, and may work in place', () => {
+    const ecb = createAesEcb(fromHex('000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f'))
+    const input = concatBytes(fromHex('00112233445566778899aabbccddeeff'), new Uint8Array(16).fill(7))
+    const out = new Uint8Array(16)
+    ecb.encryptBlockInto(input, out)
+    assert.equal(toHex(out), '8ea2b7ca516745bfeafc49904b496089')
+    ecb.encryptBlockInto(input, input)
+    assert.equal(toHex(input.subarray(0, 16)), '8ea2b7ca516745bfeafc49904b496089')
+    assert.deepEqual(input.subarray(16), new Uint8Array(16).fill(7))
+    assert.throws(() => ecb.encryptBlockInto(new Uint8Array(15), out), RangeError)
+  })
+})

@@ -188,3 +188,19 @@ describe('KeccakState: the WebAssembly sponge against @noble/hashes', () => {
     assert.deepEqual(c.digest(), keccak_256(concatBytes(bytes(200), utf8('y'))))
   })
 })
+
+describe('KeccakState.digestInto', () => {
+  it('writes the running digest (as digest() returns it) into the first 32 bytes, repeatedly', () => {
+    const s = new KeccakState()
+    const out = new Uint8Array(40).fill(9)
+    for (const chunk of [new Uint8Array(0), new Uint8Array(16).fill(1), new Uint8Array(200).fill(2)]) {
+      s.update(chunk)
+      s.digestInto(out)
+      assert.deepEqual(out.subarray(0, 32), s.digest())
+      s.digestInto(out) // twice on an unchanged state: the cached digest
+      assert.deepEqual(out.subarray(0, 32), s.digest())
+      assert.deepEqual(out.subarray(32), new Uint8Array(8).fill(9))
+    }
+    assert.throws(() => s.digestInto(new Uint8Array(31)), RangeError)
+  })
+})
