@@ -29,6 +29,8 @@
  *
  * Environment knobs (for profiling): RLPX_BENCH_IMPLS=ours|ethereumjs (default both),
  * RLPX_BENCH_PARTS=hs,tp,mem (default all), RLPX_BENCH_HS_CONC=1,8 (handshake concurrencies),
+ * RLPX_BENCH_IDLE_PEERS=n and RLPX_BENCH_MEM_REPS=n (memory rows: peers, runs per median),
+ * RLPX_BENCH_HEAP_DIR=dir (heap snapshots of the memory rows),
  * RLPX_BENCH_SERVER_FLAGS="--cpu-prof ..." (extra node flags for the server children).
  */
 import { type ChildProcess, spawn } from 'node:child_process'
@@ -646,6 +648,23 @@ async function snapshot(server: ServerChild, name: string): Promise<void> {
   if (dir) await server.request('snapshot', { path: `${dir}/${name}.heapsnapshot` })
 }
 
+/** The median of each numeric field over `rows` (same name and impl); `kib_per_peer_runs` lists them all. */
+function medianRow(rows: readonly BenchRow[]): BenchRow {
+  const first = rows[0]!
+  if (rows.length === 1) return first
+  const out: BenchRow = { ...first, runs: rows.length }
+  for (const [k, v] of Object.entries(first)) {
+    if (typeof v !== 'number') continue
+    const xs = rows
+      .map((r) => r[k])
+      .filter((x): x is number => typeof x === 'number')
+      .sort((a, b) => a - b)
+    out[k] = xs[Math.floor(xs.length / 2)]!
+  }
+  out.kib_per_peer_runs = rows.map((r) => Number(r.kib_per_peer).toFixed(2)).join(' / ')
+  return out
+}
+
 // ---------------------------------------------------------------------------------------------
 // The suite
 
@@ -720,20 +739,29 @@ async function runRlpx(opts: BenchOptions): Promise<BenchRow[]> {
   const quick = opts.minMs < DEFAULT_OPTIONS.minMs / 2
   // Idle peers for the memory rows: 800 (ethereumjs takes about 10 s per 1,000), 200 with --quick.
   const idlePeers = Number(process.env.RLPX_BENCH_IDLE_PEERS ?? (quick ? 200 : 800))
+  // Each memory row is the median of this many runs (each on a fresh server, the implementations
+  // taking turns so that a busy moment of the machine does not land on one of them only).
+  const memReps = Number(process.env.RLPX_BENCH_MEM_REPS ?? (quick ? 1 : 3))
   const floorRows: BenchRow[] = []
   if (parts.has('mem'))
-    for (const v of quick ? [MEM_PINNED] : [MEM_PINNED, MEM_DEFAULT])
-      for (const impl of [...impls, 'socket' as const]) {
-        // A fresh server: memory freed by earlier rows must not hide the peers' cost.
-        const server = await ServerChild.start(impl, serverMaxMs + 240_000, v.nodeFlags)
-        try {
-          const row = await memoryRow(impl, server, id, v, idlePeers)
-          if (impl === 'socket') floorRows.push({ ...row, impl: 'floor: net.Socket alone' })
-          else byImpl.get(impl)!.push(row)
-        } finally {
-          await server.stop()
+    for (const v of quick ? [MEM_PINNED] : [MEM_PINNED, MEM_DEFAULT]) {
+      const runs = new Map<ServerImpl, BenchRow[]>()
+      for (let rep = 0; rep < memReps; rep++)
+        for (const impl of [...impls, 'socket' as const]) {
+          // A fresh server: memory freed by earlier rows must not hide the peers' cost.
+          const server = await ServerChild.start(impl, serverMaxMs + 240_000, v.nodeFlags)
+          try {
+            runs.set(impl, [...(runs.get(impl) ?? []), await memoryRow(impl, server, id, v, idlePeers)])
+          } finally {
+            await server.stop()
+          }
         }
+      for (const [impl, rows] of runs) {
+        const row = medianRow(rows)
+        if (impl === 'socket') floorRows.push({ ...row, impl: 'floor: net.Socket alone' })
+        else byImpl.get(impl)!.push(row)
       }
+    }
 
   // Interleave: each measure, ours then ethereumjs, each ours row with its ratio.
   const out: BenchRow[] = []
