@@ -211,6 +211,9 @@ const EJS_CAP = { ...BENCH_CAP, length: BENCH_PROTO_LENGTH, constructor: EjsBenc
 let common: Common | undefined
 
 /** An ethereumjs Peer on `socket` (`remoteId` given: it dials and sends auth at once). */
+/** Shared by every ethereumjs peer of the bench (no closure per peer). */
+function ignoreError(): void {}
+
 export function ejsPeer(socket: Socket, id: Identity, remoteId: Uint8Array | null, mode: ConnMode): EjsPeer {
   common ??= new Common({ chain: Mainnet })
   const peer = new EjsPeer({
@@ -225,7 +228,7 @@ export function ejsPeer(socket: Socket, id: Identity, remoteId: Uint8Array | nul
     timeout: 10_000,
     EIP8: true,
   })
-  peer.events.on('error', () => {})
+  peer.events.on('error', ignoreError)
   return peer
 }
 

@@ -62,19 +62,20 @@ function acceptOurs(socket: Socket): void {
       stats.established++
       stats.open++
       const mode = modeOfName(r.hello.name)
-      let done: Promise<unknown>
-      if (mode === 'idle') done = ourRunIdlePeer(r, true)
-      else {
-        r.conn.setSnappy(mode === 'tp-snappy')
-        done = ourSink(r.conn)
+      if (mode === 'idle') {
+        // The peer closes the socket when it ends. The memory rows count the harness too, so
+        // an idle peer costs it one shared listener, as for ethereumjs below.
+        socket.on('close', countClosed) // not once(): that wraps the listener per socket
+        void ourRunIdlePeer(r, true)
+        return
       }
-      // One reaction per peer (the memory rows count the harness too).
+      r.conn.setSnappy(mode === 'tp-snappy')
       const conn = r.conn
       const ended = (): void => {
         stats.open--
         conn.close()
       }
-      done.then(ended, ended)
+      ourSink(conn).then(ended, ended)
     },
     () => {
       stats.failed++
@@ -82,21 +83,28 @@ function acceptOurs(socket: Socket): void {
   )
 }
 
+/** Shared listeners (no closure per connection): the harness's own cost per idle peer. */
+function countClosed(): void {
+  stats.open--
+}
+function noop(): void {}
+const CONNECTED: unique symbol = Symbol('connected')
+function ejsClosed(this: Socket & { [CONNECTED]?: boolean }): void {
+  if (this[CONNECTED]) stats.open--
+  else stats.failed++
+}
+
 function acceptEthereumjs(socket: Socket): void {
   const peer = ejsPeer(socket, id, null, 'idle')
-  let connected = false
   peer.events.once('connect', () => {
-    connected = true
+    ;(socket as Socket & { [CONNECTED]?: boolean })[CONNECTED] = true
     stats.established++
     stats.open++
     const mode = ejsRemoteMode(peer)
     if (mode !== 'idle') ejsSink(peer, mode === 'tp-snappy')
   })
-  socket.on('error', () => {})
-  socket.once('close', () => {
-    if (connected) stats.open--
-    else stats.failed++
-  })
+  socket.on('error', noop)
+  socket.on('close', ejsClosed)
 }
 
 /** The memory floor: a socket that reads and drops, nothing else. */

@@ -257,6 +257,21 @@ const mem = new Uint8Array(sponge.memory.buffer, 0, 65536)
 const MEM_STATE = mem.subarray(0, STATE_SIZE)
 const MEM_DIGEST = mem.subarray(0, 32)
 
+/** Bytes a {@link KeccakState} keeps: its sponge and its last digest. */
+export const KECCAK_STATE_BYTES = DIGEST_AT + 32
+
+/**
+ * Two fresh states in one buffer (the two MACs of an RLPx connection): one allocation, and one
+ * array buffer kept per connection instead of two.
+ */
+export function keccakStatePair(): [KeccakState, KeccakState] {
+  const store = new Uint8Array(2 * KECCAK_STATE_BYTES)
+  return [
+    new KeccakState(store.subarray(0, KECCAK_STATE_BYTES)),
+    new KeccakState(store.subarray(KECCAK_STATE_BYTES)),
+  ]
+}
+
 /**
  * An incremental Keccak-256 whose running digest can be read without ending it, as the RLPx
  * frame MAC needs: `update()` absorbs more bytes, `digest()` returns the hash of everything
@@ -270,9 +285,22 @@ export class KeccakState {
    * XORed into its first lanes, as absorbing does; 200..231: the last digest, while `#digested`
    * (nothing absorbed since).
    */
-  #s = new Uint8Array(DIGEST_AT + 32)
+  #s: Uint8Array
   #pos = 0
   #digested = false
+
+  /**
+   * A fresh state (the empty hash). `storage`, when given, is where it keeps its
+   * {@link KECCAK_STATE_BYTES} bytes (zeroed here): states that live together can share one
+   * buffer (see {@link keccakStatePair}).
+   */
+  constructor(storage?: Uint8Array) {
+    if (storage === undefined) this.#s = new Uint8Array(KECCAK_STATE_BYTES)
+    else {
+      assertBytes('storage', storage, KECCAK_STATE_BYTES)
+      this.#s = storage.fill(0)
+    }
+  }
 
   /** Absorb `data`; returns `this` for chaining. */
   update(data: Uint8Array): this {

@@ -58,6 +58,7 @@ interface Waiter<T> {
 }
 
 const NO_PUSHERS: readonly unknown[] = Object.freeze([])
+const NO_ITEMS: readonly unknown[] = Object.freeze([])
 
 /**
  * A FIFO of at most `capacity` items. `push` waits while full (this is how a protocol's slow
@@ -65,8 +66,9 @@ const NO_PUSHERS: readonly unknown[] = Object.freeze([])
  * fails every waiter and every later call with `reason`.
  */
 export class BoundedQueue<T> {
-  // BOUNDED: at most `capacity` items.
-  private readonly items: T[] = []
+  // BOUNDED: at most `capacity` items. The shared frozen empty array until the first item that
+  // has no taker waiting for it (an idle protocol, which waits, never needs one).
+  private items: T[] = NO_ITEMS as T[]
   // BOUNDED: one entry per pending shift() call; callers are the bounded set of protocol readers.
   private readonly takers: Waiter<T>[] = []
   // BOUNDED: one entry per pending push(); the peer read loop pushes one at a time. Shared
@@ -118,6 +120,7 @@ export class BoundedQueue<T> {
       return true
     }
     if (this.items.length < this.capacity) {
+      if (this.items === NO_ITEMS) this.items = []
       this.items.push(item)
       return true
     }
@@ -155,7 +158,7 @@ export class BoundedQueue<T> {
     if (this.closed) return
     this.closed = true
     this.closedWith = reason
-    if (drop) this.items.length = 0
+    if (drop && this.items.length > 0) this.items.length = 0
     for (const w of this.takers.splice(0)) {
       detach(w)
       w.reject(reason)

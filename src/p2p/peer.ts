@@ -357,11 +357,11 @@ export class Peer {
   /** Start a protocol; the peer ends when its `run` settles. */
   private runProtocol(r: RunningProto): void {
     const proto = r.matched.protocol
-    const rw = new ProtocolRW(this, r, Peer.protoWrite)
-    const view = new ProtocolView(this)
+    // One object is both the protocol's view of the peer and its reader/writer.
+    const view = new ProtocolView(this, r, Peer.protoWrite)
     let done: Promise<void>
     try {
-      done = Promise.resolve(proto.run(view, rw))
+      done = Promise.resolve(proto.run(view, view))
     } catch (err) {
       done = Promise.reject(err)
     }
@@ -433,10 +433,13 @@ class PeerReceiver implements TransportMsgReceiver {
 }
 
 /**
- * A protocol's {@link MsgReadWriter}: a class, so a running protocol holds one small object (its
- * methods are on the prototype; call them on the object, as `rw.readMsg()`).
+ * What a running protocol gets: its view of the peer ({@link ProtocolPeer}) and its
+ * {@link MsgReadWriter}, in one object with three fields (the peer, the protocol's queue and
+ * offset, the write path); everything else is on the prototype, read from the peer (its
+ * AbortController is created on first use of `signal`). Call the methods on the object
+ * (`rw.readMsg()`, `p.disconnect(reason)`).
  */
-class ProtocolRW implements MsgReadWriter {
+class ProtocolView implements ProtocolPeer, MsgReadWriter {
   constructor(
     private readonly peer: Peer,
     private readonly r: RunningProto,
@@ -455,15 +458,6 @@ class ProtocolRW implements MsgReadWriter {
   writeMsg(code: number, payload: Uint8Array, opts?: MsgOptions): Promise<void> {
     return this.write(this.peer, this.r, code, payload, opts?.signal)
   }
-}
-
-/**
- * What a protocol sees of its peer: a view with one field (the peer) and everything else on the
- * prototype, read from the peer (its AbortController is created on first use of `signal`).
- * Call `disconnect` on the view (`p.disconnect(reason)`).
- */
-class ProtocolView implements ProtocolPeer {
-  constructor(private readonly peer: Peer) {}
   get id(): string {
     return this.peer.idHex
   }

@@ -25,8 +25,9 @@ import {
   eciesEncrypt,
   eciesEphemeral,
   generatePrivateKey,
-  KeccakState,
+  type KeccakState,
   keccak256,
+  keccakStatePair,
   publicKeyFromPrivate,
   recoverPublicKey,
   sign,
@@ -322,8 +323,10 @@ export function deriveSecrets(i: SecretInputs): SessionSecrets {
   const sharedSecret = keccak256(ephemeralSharedSecret, keccak256(i.recipientNonce, i.initiatorNonce))
   const aesSecret = keccak256(ephemeralSharedSecret, sharedSecret)
   const macSecret = keccak256(ephemeralSharedSecret, aesSecret)
-  const authMac = new KeccakState().update(xorBytes(macSecret, i.recipientNonce)).update(i.authPacket)
-  const ackMac = new KeccakState().update(xorBytes(macSecret, i.initiatorNonce)).update(i.ackPacket)
+  // Both MAC states live as long as the connection: one buffer holds the two.
+  const [authMac, ackMac] = keccakStatePair()
+  authMac.update(xorBytes(macSecret, i.recipientNonce)).update(i.authPacket)
+  ackMac.update(xorBytes(macSecret, i.initiatorNonce)).update(i.ackPacket)
   return {
     remotePublicKey: i.remotePublicKey,
     ephemeralSharedSecret,

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { keccak_256 } from '@noble/hashes/sha3.js'
 import fc from 'fast-check'
-import { KeccakState, keccak256 } from '../../../src/crypto/index.js'
+import { KECCAK_STATE_BYTES, KeccakState, keccak256, keccakStatePair } from '../../../src/crypto/index.js'
 import { concatBytes, toHex, utf8 } from '../../../src/util/index.js'
 
 describe('keccak256', () => {
@@ -202,5 +202,28 @@ describe('KeccakState.digestInto', () => {
       assert.deepEqual(out.subarray(32), new Uint8Array(8).fill(9))
     }
     assert.throws(() => s.digestInto(new Uint8Array(31)), RangeError)
+  })
+})
+
+describe('KeccakState storage', () => {
+  it('two states sharing one buffer (keccakStatePair) stay independent and equal fresh ones', () => {
+    const [a, b] = keccakStatePair()
+    const fa = new KeccakState()
+    const fb = new KeccakState()
+    for (let i = 0; i < 20; i++) {
+      const x = new Uint8Array(i * 13).fill(i)
+      const y = new Uint8Array(150 - i).fill(255 - i)
+      a.update(x)
+      fa.update(x)
+      b.update(y)
+      fb.update(y)
+      assert.deepEqual(a.digest(), fa.digest())
+      assert.deepEqual(b.digest(), fb.digest())
+    }
+  })
+  it('takes storage of exactly KECCAK_STATE_BYTES and zeroes it', () => {
+    const store = new Uint8Array(KECCAK_STATE_BYTES).fill(7)
+    assert.deepEqual(new KeccakState(store).digest(), new KeccakState().digest())
+    assert.throws(() => new KeccakState(new Uint8Array(KECCAK_STATE_BYTES - 1)), RangeError)
   })
 })
