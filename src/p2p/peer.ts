@@ -271,35 +271,35 @@ export class Peer {
       for (;;) {
         const m = this.t.readMsgOrWait!(this.receiver!)
         if (m === undefined) return // the receiver is told
-        const next = this.handleMsg(m)
-        if (next === false) return
-        if (next !== true) {
-          next.then(
-            () => this.readOn(),
-            (e: unknown) => this.end(e),
-          )
-          return
-        }
+        if (!this.readOnAfter(this.handleMsg(m))) return
       }
     } catch (err) {
       this.end(err)
     }
   }
 
+  /**
+   * What {@link handleMsg} said: true, read on now (returns true); false, stop; a promise, read on
+   * once it resolves (the protocol's queue has room).
+   */
+  private readOnAfter(next: boolean | Promise<void>): boolean {
+    if (typeof next === 'boolean') return next
+    next.then(
+      () => this.readOn(),
+      (e: unknown) => this.end(e),
+    )
+    return false
+  }
+
   private static received(peer: Peer, m: TransportMsg): void {
-    let next: boolean | Promise<void>
+    let now: boolean
     try {
-      next = peer.handleMsg(m)
+      now = peer.readOnAfter(peer.handleMsg(m))
     } catch (err) {
       peer.end(err)
       return
     }
-    if (next === true) peer.readOn()
-    else if (next !== false)
-      next.then(
-        () => peer.readOn(),
-        (e: unknown) => peer.end(e),
-      )
+    if (now) peer.readOn()
   }
 
   private static readFailed(peer: Peer, err: Error): void {

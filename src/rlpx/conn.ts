@@ -386,7 +386,9 @@ export class RLPxConn {
     // connections, and so go-ethereum's, have it off too).
     ;(socket as Partial<Pick<Socket, 'setNoDelay'>>).setNoDelay?.(true)
     // The listeners are shared by every connection and find theirs on the socket: an idle peer
-    // then holds no closures of its own (see docs/LIMITS.md, memory per peer).
+    // then holds no closures of its own (docs/ARCHITECTURE.md, memory per connection). One
+    // connection per socket: a second would get every chunk twice.
+    if (connOf(socket) !== undefined) throw new Error('this socket already has an RLPxConn')
     ;(socket as SocketWithConn)[CONN] = this
     socket.on('data', RLPxConn.onData)
     socket.on('end', RLPxConn.onEnd)

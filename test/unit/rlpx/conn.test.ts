@@ -565,6 +565,15 @@ describe('RLPxConn: corked writes', () => {
   })
 })
 
+describe('RLPxConn: one connection per socket', () => {
+  it('refuses a second RLPxConn on a socket that has one (it would see every chunk twice)', () => {
+    const [sa] = duplexPair()
+    const first = new RLPxConn(sa, { clock: new SimulatedClock(0) })
+    assert.throws(() => new RLPxConn(sa, { clock: new SimulatedClock(0) }), /already has an RLPxConn/)
+    first.close()
+  })
+})
+
 describe('RLPxConn: readMsgOrWait (reads without a promise)', () => {
   /** A receiver that records what it is told, and whether it was told inside the call. */
   function recorder() {
