@@ -544,6 +544,12 @@ const MEM_DEFAULT: MemVariant = {
 }
 /** Steps of the memory measurement (a fit over `MEM_STEPS + 1` points). */
 const MEM_STEPS = 4
+/**
+ * Wait after each step before measuring, the same for every implementation: the rows measure
+ * idle peers, and ours release their cipher contexts after 1-2 s without traffic (RLPxConn
+ * `idleCipherReleaseMs`, default 1 s).
+ */
+const MEM_SETTLE_MS = 2_500
 
 /** Least-squares slope of `y` over `x`, and R². */
 function fit(x: readonly number[], y: readonly number[]): { slope: number; r2: number } {
@@ -565,7 +571,7 @@ function fit(x: readonly number[], y: readonly number[]): { slope: number; r2: n
 /**
  * Server memory per connected idle peer, on a fresh server: 4 handshakes (to load the code), then
  * `peers` idle peers connected in {@link MEM_STEPS} steps, with RSS, V8 heap used and external
- * memory read after forced GCs after each step. The figures are least-squares slopes over the
+ * memory read after forced GCs {@link MEM_SETTLE_MS} after each step. The figures are least-squares slopes over the
  * steps' points (KiB per peer; the first step, which also pays one-time costs, is the fit's
  * start): `kib_per_peer` (RSS, with its R²), `heap_kib_per_peer`, `ext_kib_per_peer`; and
  * `peak_kib_per_peer`, the highest RSS sampled (every 5 ms) while they connected, minus the
@@ -607,7 +613,7 @@ async function memoryRow(
       const t = now()
       await connectIdle(impl, server, id, held, Math.round((peers * step) / MEM_STEPS) - held.length)
       connectMs += now() - t
-      await sleep(300)
+      await sleep(MEM_SETTLE_MS)
       peak = Math.max(peak, (await server.mem(false)).peakRss)
       await point()
     }

@@ -18,7 +18,7 @@
  * Test seam: the MAC states are any {@link MacState}, so a test can inject a fake one (for
  * example go-ethereum's `TestFrameReadWrite`, whose digest is always 32 × 0x01).
  */
-import { type AesCtrStream, type AesEcbBlockCipher, createAesCtr, createAesEcb } from '../crypto/index.js'
+import { type AesEcbBlockCipher, createAesEcb, ReleasableAesCtr } from '../crypto/index.js'
 import { assertBytes, DecodeError } from '../util/index.js'
 
 /** Largest frame size (RLP(code) + payload) the 3-byte header can carry: 2^24 − 1. */
@@ -143,8 +143,10 @@ export function decodeMsgCode(frame: Uint8Array): { code: number; length: number
  * the reading side stays failed (the MAC state is out of step); the writing side still works.
  */
 export class FrameCodec {
-  private readonly egressAes: AesCtrStream
-  private readonly ingressAes: AesCtrStream
+  private readonly egressAes: ReleasableAesCtr
+  private readonly ingressAes: ReleasableAesCtr
+  /** A frame was encoded or decoded since the last {@link releaseIfIdle}. */
+  private used = false
   // One ECB cipher for the whole connection (creating one per frame costs far more than a block).
   private readonly ecb: AesEcbBlockCipher
   private readonly egressMac: MacState
@@ -157,8 +159,12 @@ export class FrameCodec {
   constructor(secrets: FrameSecrets) {
     assertBytes('aesSecret', secrets.aesSecret, 32)
     assertBytes('macSecret', secrets.macSecret, 32)
-    this.egressAes = createAesCtr(secrets.aesSecret, ZERO_IV)
-    this.ingressAes = createAesCtr(secrets.aesSecret, ZERO_IV)
+    // Both directions use the same key from a zero IV, each with its own counter. The key is
+    // kept (to rebuild released contexts) in one small array that V8 holds on its heap.
+    const key = new Uint8Array(32)
+    key.set(secrets.aesSecret)
+    this.egressAes = new ReleasableAesCtr(key, ZERO_IV)
+    this.ingressAes = new ReleasableAesCtr(key, ZERO_IV)
     this.ecb = createAesEcb(secrets.macSecret)
     this.egressMac = secrets.egressMac
     this.ingressMac = secrets.ingressMac
@@ -213,6 +219,7 @@ export class FrameCodec {
     out.set(HEADER_DATA, 19)
     out.set(ptype, FRAME_HEADER_SIZE)
     out.set(payload, FRAME_HEADER_SIZE + ptype.length)
+    this.used = true
     const ct = this.egressAes.update(out.subarray(16, FRAME_HEADER_SIZE + padded))
     const headerCt = ct.subarray(0, 16)
     const bodyCt = ct.subarray(16)
@@ -242,6 +249,7 @@ export class FrameCodec {
     const headerCt = header.subarray(0, 16)
     if (!equal16(this.headerMac(this.ingressMac, headerCt), header, 16))
       this.failRead(new FrameMacError('header'))
+    this.used = true
     const plain = this.ingressAes.update(headerCt)
     // The header-data (bytes 3..16) is ignored, as go-ethereum does.
     const frameSize = (plain[0]! << 16) | (plain[1]! << 8) | plain[2]!
@@ -274,6 +282,26 @@ export class FrameCodec {
     }
     this.read = READ_HEADER
     return { code: code.code, payload: frame.subarray(code.length) }
+  }
+
+  /**
+   * Idle connections keep no cipher contexts: when no frame was encoded or decoded since the
+   * previous call, drop both AES-CTR contexts (they are rebuilt at their counters on the next
+   * frame). Returns whether a context is still held, that is whether calling again later can
+   * release more. The connection calls it periodically while it waits for frames.
+   */
+  /** Whether an AES-CTR context is held now (see {@link releaseIfIdle}). */
+  get holdsCiphers(): boolean {
+    return this.egressAes.holdsContext || this.ingressAes.holdsContext
+  }
+
+  releaseIfIdle(): boolean {
+    if (!this.used) {
+      this.egressAes.release()
+      this.ingressAes.release()
+    }
+    this.used = false
+    return this.holdsCiphers
   }
 
   /**

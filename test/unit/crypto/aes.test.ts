@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { createCipheriv } from 'node:crypto'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
-import { aes128CtrXor, createAesCtr, createAesEcb } from '../../../src/crypto/index.js'
+import { aes128CtrXor, createAesCtr, createAesEcb, ReleasableAesCtr } from '../../../src/crypto/index.js'
 import { concatBytes, fromHex, toHex } from '../../../src/util/index.js'
 
 describe('AES', () => {
@@ -81,5 +81,42 @@ describe('AES-256-ECB encryptBlockInto', () => {
     assert.equal(toHex(input.subarray(0, 16)), '8ea2b7ca516745bfeafc49904b496089')
     assert.deepEqual(input.subarray(16), new Uint8Array(16).fill(7))
     assert.throws(() => ecb.encryptBlockInto(new Uint8Array(15), out), RangeError)
+  })
+})
+
+describe('ReleasableAesCtr', () => {
+  it('equals one continuous OpenSSL CTR stream across random releases and block splits (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 40 }), fc.boolean()), { minLength: 1, maxLength: 20 }),
+        fc.constantFrom(
+          new Uint8Array(16),
+          // Counters about to carry across bytes and across the 64-bit halves.
+          Uint8Array.from([...new Array(15).fill(0), 0xf0]),
+          Uint8Array.from([...new Array(8).fill(0), ...new Array(8).fill(0xff)]),
+          new Uint8Array(16).fill(0xff),
+        ),
+        (steps, iv) => {
+          const key = new Uint8Array(32).fill(5)
+          const continuous = createAesCtr(key, iv)
+          const releasable = new ReleasableAesCtr(key, iv)
+          for (const [blocks, release] of steps) {
+            const data = new Uint8Array(blocks * 16).fill(blocks)
+            assert.deepEqual(releasable.update(data), continuous.update(data))
+            if (release) {
+              releasable.release()
+              assert.equal(releasable.holdsContext, false)
+            }
+          }
+        },
+      ),
+      { numRuns: 200 },
+    )
+  })
+  it('takes whole blocks only, and checks its key and IV', () => {
+    const s = new ReleasableAesCtr(new Uint8Array(32), new Uint8Array(16))
+    assert.throws(() => s.update(new Uint8Array(15)), RangeError)
+    assert.throws(() => new ReleasableAesCtr(new Uint8Array(24), new Uint8Array(16)), RangeError)
+    assert.throws(() => new ReleasableAesCtr(new Uint8Array(32), new Uint8Array(8)), RangeError)
   })
 })

@@ -208,6 +208,39 @@ describe('rlpx frame: codec', () => {
       { numRuns: 50 },
     )
   })
+  it('releaseIfIdle drops the cipher contexts only after a period without frames; frames still round-trip after (property)', () => {
+    const [a, b] = codecPair(6)
+    assert.equal(a.holdsCiphers, false, 'no context before the first frame')
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.tuple(fc.uint8Array({ maxLength: 100 }), fc.constantFrom('none', 'a', 'b', 'both', 'between')),
+          { minLength: 1, maxLength: 10 },
+        ),
+        (steps) => {
+          for (const [p, when] of steps) {
+            const f = a.encodeFrame(0x10, p)
+            if (when === 'a' || when === 'both') {
+              // Used since the last check: nothing released; an idle period later: released.
+              assert.equal(a.releaseIfIdle(), true)
+              assert.equal(a.releaseIfIdle(), false)
+              assert.equal(a.holdsCiphers, false)
+            }
+            const h = b.decodeHeader(f.subarray(0, 32))
+            if (when === 'between' || when === 'b' || when === 'both') {
+              b.releaseIfIdle()
+              b.releaseIfIdle()
+              assert.equal(b.holdsCiphers, false)
+            }
+            const m = b.decodeBody(f.subarray(32, 32 + h.bodyLength))
+            assert.equal(m.code, 0x10)
+            assert.deepEqual(m.payload, p)
+          }
+        },
+      ),
+      { numRuns: 60 },
+    )
+  })
   it('computes padded body lengths', () => {
     assert.equal(frameBodyLength(1), 32)
     assert.equal(frameBodyLength(16), 32)
