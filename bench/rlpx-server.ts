@@ -160,7 +160,14 @@ process.on('message', (m: Cmd) => {
         g()
       }
       const u = process.memoryUsage()
-      reply({ rss: u.rss, peakRss, heapUsed: u.heapUsed, external: u.external, arrayBuffers: u.arrayBuffers })
+      reply({
+        rss: u.rss,
+        peakRss,
+        heapUsed: u.heapUsed,
+        heapTotal: u.heapTotal,
+        external: u.external,
+        arrayBuffers: u.arrayBuffers,
+      })
       break
     }
     case 'snapshot': {

@@ -30,6 +30,8 @@
  * Environment knobs (for profiling): RLPX_BENCH_IMPLS=ours|ethereumjs (default both),
  * RLPX_BENCH_PARTS=hs,tp,mem (default all), RLPX_BENCH_HS_CONC=1,8 (handshake concurrencies),
  * RLPX_BENCH_IDLE_PEERS=n and RLPX_BENCH_MEM_REPS=n (memory rows: peers, runs per median),
+ * RLPX_BENCH_MEM_RATE=n (memory rows: at most n connections started per second; RSS grows more
+ * per peer when peers arrive over time than in a burst, for both implementations),
  * RLPX_BENCH_HEAP_DIR=dir (heap snapshots of the memory rows),
  * RLPX_BENCH_SERVER_FLAGS="--cpu-prof ..." (extra node flags for the server children).
  */
@@ -107,6 +109,8 @@ interface MemReport {
   rss: number
   peakRss: number
   heapUsed: number
+  /** V8 heap committed (used, free and fragmented). */
+  heapTotal: number
   external: number
   arrayBuffers: number
 }
@@ -504,15 +508,24 @@ async function connectIdle(
   id: Identity,
   held: Held[],
   count: number,
+  /** At most this many connections started per second (undefined: as fast as they complete). */
+  perSecond?: number,
 ): Promise<void> {
   const target = held.length + count
+  const first = held.length
   let started = held.length
+  const t0 = now()
   await bounded(
     `${count} idle peers (${impl})`,
     120_000,
     Promise.all(
       Array.from({ length: 8 }, async () => {
         while (started < target) {
+          if (perSecond !== undefined) {
+            const at = t0 + ((started - first) * 1000) / perSecond
+            if (at > now()) await sleep(at - now())
+            if (started >= target) break
+          }
           started++
           held.push(await holdIdlePeer(impl, server, id))
         }
@@ -533,6 +546,8 @@ async function connectIdle(
 interface MemVariant {
   readonly name: string
   readonly nodeFlags: readonly string[]
+  /** Connections started per second at most (default: as fast as they complete). */
+  readonly connectsPerSecond?: number
 }
 const MEM_PINNED: MemVariant = {
   name: 'idle peers, server memory per peer',
@@ -595,12 +610,14 @@ async function memoryRow(
     const xs: number[] = []
     const rss: number[] = []
     const heap: number[] = []
+    const heapTotal: number[] = []
     const ext: number[] = []
     const point = async (): Promise<MemReport> => {
       const m = await server.mem(true)
       xs.push(held.length)
       rss.push(m.rss / KiB)
       heap.push(m.heapUsed / KiB)
+      heapTotal.push(m.heapTotal / KiB)
       ext.push(m.external / KiB)
       return m
     }
@@ -611,7 +628,15 @@ async function memoryRow(
     let peak = 0
     for (let step = 1; step <= MEM_STEPS; step++) {
       const t = now()
-      await connectIdle(impl, server, id, held, Math.round((peers * step) / MEM_STEPS) - held.length)
+      await connectIdle(
+        impl,
+        server,
+        id,
+        held,
+        Math.round((peers * step) / MEM_STEPS) - held.length,
+        v.connectsPerSecond ??
+          (process.env.RLPX_BENCH_MEM_RATE ? Number(process.env.RLPX_BENCH_MEM_RATE) : undefined),
+      )
       connectMs += now() - t
       await sleep(MEM_SETTLE_MS)
       peak = Math.max(peak, (await server.mem(false)).peakRss)
@@ -623,6 +648,7 @@ async function memoryRow(
     xs.shift()
     rss.shift()
     heap.shift()
+    heapTotal.shift()
     ext.shift()
     const r = fit(xs, rss)
     return {
@@ -634,6 +660,7 @@ async function memoryRow(
       rss_r2: Math.round(r.r2 * 1000) / 1000,
       peak_kib_per_peer: (Math.max(peak, start.peakRss) - start.rss) / KiB / peers,
       heap_kib_per_peer: fit(xs, heap).slope,
+      heap_total_kib_per_peer: fit(xs, heapTotal).slope,
       ext_kib_per_peer: fit(xs, ext).slope,
       rss_start_mib: start.rss / MiB,
       connect_ms: Math.round(connectMs),
