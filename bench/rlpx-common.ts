@@ -36,9 +36,12 @@ export const IMPLS: readonly Impl[] = ['ours', 'ethereumjs']
  * plain `net.Socket` per connection that reads and drops, no handshake, no cipher).
  */
 export type ServerImpl = Impl | 'socket'
+/** What a memory row measures: a server, or ours running the handler-style protocol. */
+export type MemImpl = ServerImpl | 'ours-handler'
 
 /** What a connection is for, announced in the client's Hello name. */
-export type ConnMode = 'idle' | 'tp-raw' | 'tp-snappy'
+/** `idle`: our loop-style protocol (run/readMsg); `idle-handler`: our handler style (onMsg). */
+export type ConnMode = 'idle' | 'idle-handler' | 'tp-raw' | 'tp-snappy'
 const NAME_PREFIX = 'rlpx-bench/'
 
 export function helloName(mode: ConnMode): string {
@@ -47,7 +50,7 @@ export function helloName(mode: ConnMode): string {
 
 export function modeOfName(name: string): ConnMode {
   const m = name.startsWith(NAME_PREFIX) ? name.slice(NAME_PREFIX.length) : ''
-  return m === 'tp-raw' || m === 'tp-snappy' ? m : 'idle'
+  return m === 'tp-raw' || m === 'tp-snappy' || m === 'idle-handler' ? m : 'idle'
 }
 
 /** The benchmark sub-protocol: one capability, codes relative to its offset (0x10). */
@@ -149,16 +152,25 @@ const idleProtocol: Protocol = {
   },
 }
 
+/** The same protocol in handler style: it drops messages as they come, nothing waits. */
+const idleHandlerProtocol: Protocol = {
+  name: BENCH_CAP.name,
+  version: BENCH_CAP.version,
+  length: BENCH_PROTO_LENGTH,
+  onMsg() {},
+}
+
 /**
- * Run an established connection as a full idle peer; resolves when it ends. Not an async
- * function: the memory rows count what each idle peer keeps, harness included, and a suspended
- * async frame per peer is harness, not library.
+ * Run an established connection as a full idle peer, with the loop-style protocol or (`handler`)
+ * the handler-style one; resolves when it ends. Not an async function: the memory rows count
+ * what each idle peer keeps, harness included, and a suspended async frame per peer is harness,
+ * not library.
  */
-export function ourRunIdlePeer(r: SetupResult, inbound: boolean): Promise<unknown> {
+export function ourRunIdlePeer(r: SetupResult, inbound: boolean, handler = false): Promise<unknown> {
   const peer = new Peer({
     transport: r.transport,
     hello: r.hello,
-    protocols: matchProtocols([idleProtocol], r.hello.caps),
+    protocols: matchProtocols([handler ? idleHandlerProtocol : idleProtocol], r.hello.caps),
     inbound,
     clock: systemClock,
   })

@@ -62,11 +62,11 @@ function acceptOurs(socket: Socket): void {
       stats.established++
       stats.open++
       const mode = modeOfName(r.hello.name)
-      if (mode === 'idle') {
+      if (mode === 'idle' || mode === 'idle-handler') {
         // The peer closes the socket when it ends. The memory rows count the harness too, so
         // an idle peer costs it one shared listener, as for ethereumjs below.
         socket.on('close', countClosed) // not once(): that wraps the listener per socket
-        void ourRunIdlePeer(r, true)
+        void ourRunIdlePeer(r, true, mode === 'idle-handler')
         return
       }
       r.conn.setSnappy(mode === 'tp-snappy')

@@ -58,6 +58,7 @@ import {
   type Identity,
   IMPLS,
   type Impl,
+  type MemImpl,
   makePayload,
   ourDialSetup,
   parseResult,
@@ -487,14 +488,15 @@ interface Held {
   close(): void
 }
 
-async function holdIdlePeer(impl: ServerImpl, server: ServerChild, id: Identity): Promise<Held> {
+async function holdIdlePeer(impl: MemImpl, server: ServerChild, id: Identity): Promise<Held> {
   if (impl === 'socket') {
     const socket = await dial(server.port)
     socket.on('error', () => {})
     return { close: () => socket.destroy() }
   }
-  if (impl === 'ours') {
-    const r = await ourDialSetup(server.port, id, server.publicKey, 'idle')
+  if (impl === 'ours' || impl === 'ours-handler') {
+    const mode = impl === 'ours' ? 'idle' : 'idle-handler'
+    const r = await ourDialSetup(server.port, id, server.publicKey, mode)
     return { close: () => r.conn.close() }
   }
   const { socket } = await ejsDialSetup(server.port, id, server.publicKey, 'idle')
@@ -503,7 +505,7 @@ async function holdIdlePeer(impl: ServerImpl, server: ServerChild, id: Identity)
 
 /** Connect `count` more idle peers (8 at a time) into `held`; resolves once the server counts them. */
 async function connectIdle(
-  impl: ServerImpl,
+  impl: MemImpl,
   server: ServerChild,
   id: Identity,
   held: Held[],
@@ -595,7 +597,7 @@ function fit(x: readonly number[], y: readonly number[]): { slope: number; r2: n
  * peers moved by ±10 KiB per peer from run to run; the fit over more peers is the stable figure.
  */
 async function memoryRow(
-  impl: ServerImpl,
+  impl: MemImpl,
   server: ServerChild,
   id: Identity,
   v: MemVariant,
@@ -775,14 +777,23 @@ async function runRlpx(opts: BenchOptions): Promise<BenchRow[]> {
   // Each memory row is the median of this many runs (each on a fresh server, the implementations
   // taking turns so that a busy moment of the machine does not land on one of them only).
   const memReps = Number(process.env.RLPX_BENCH_MEM_REPS ?? (quick ? 1 : 3))
+  // Ours runs twice: with a loop-style protocol (run/readMsg, geth's way) and a handler-style one
+  // (onMsg, ethereumjs's way: the like-for-like comparison).
+  const memImpls: MemImpl[] = [
+    ...impls,
+    ...(impls.includes('ours') ? (['ours-handler'] as const) : []),
+    'socket',
+  ]
   const floorRows: BenchRow[] = []
+  const handlerRows: BenchRow[] = []
   if (parts.has('mem'))
     for (const v of quick ? [MEM_PINNED] : [MEM_PINNED, MEM_DEFAULT]) {
-      const runs = new Map<ServerImpl, BenchRow[]>()
+      const runs = new Map<MemImpl, BenchRow[]>()
       for (let rep = 0; rep < memReps; rep++)
-        for (const impl of [...impls, 'socket' as const]) {
+        for (const impl of memImpls) {
           // A fresh server: memory freed by earlier rows must not hide the peers' cost.
-          const server = await ServerChild.start(impl, serverMaxMs + 240_000, v.nodeFlags)
+          const serverImpl: ServerImpl = impl === 'ours-handler' ? 'ours' : impl
+          const server = await ServerChild.start(serverImpl, serverMaxMs + 240_000, v.nodeFlags)
           try {
             runs.set(impl, [...(runs.get(impl) ?? []), await memoryRow(impl, server, id, v, idlePeers)])
           } finally {
@@ -792,6 +803,7 @@ async function runRlpx(opts: BenchOptions): Promise<BenchRow[]> {
       for (const [impl, rows] of runs) {
         const row = medianRow(rows)
         if (impl === 'socket') floorRows.push({ ...row, impl: 'floor: net.Socket alone' })
+        else if (impl === 'ours-handler') handlerRows.push({ ...row, impl: 'ours, onMsg protocol' })
         else byImpl.get(impl)!.push(row)
       }
     }
@@ -813,6 +825,8 @@ async function runRlpx(opts: BenchOptions): Promise<BenchRow[]> {
     }
     if (o) out.push(o)
     if (t) out.push(t)
+    const handler = handlerRows.find((r) => r.name === name)
+    if (handler) out.push(handler)
     const floor = floorRows.find((r) => r.name === name)
     if (floor) out.push(floor)
   }
@@ -855,6 +869,20 @@ async function runRlpx(opts: BenchOptions): Promise<BenchRow[]> {
     ratioRow(
       'V8 heap/peer',
       find('ours', MEM_PINNED.name),
+      find('ethereumjs', MEM_PINNED.name),
+      'heap_kib_per_peer',
+      { max: 0.5 },
+    ),
+    ratioRow(
+      'RSS/peer, ours with an onMsg protocol',
+      handlerRows.find((r) => r.name === MEM_PINNED.name),
+      find('ethereumjs', MEM_PINNED.name),
+      'kib_per_peer',
+      { max: 0.5 },
+    ),
+    ratioRow(
+      'V8 heap/peer, ours with an onMsg protocol',
+      handlerRows.find((r) => r.name === MEM_PINNED.name),
       find('ethereumjs', MEM_PINNED.name),
       'heap_kib_per_peer',
       { max: 0.5 },

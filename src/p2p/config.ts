@@ -5,7 +5,7 @@
  */
 import type { Node } from '../enode/index.js'
 import type { Netlist } from '../netutil/index.js'
-import type { Protocol } from './protocol.js'
+import { checkProtocol, type Protocol } from './protocol.js'
 
 /** Server options. Every field but `privateKey` has a default in {@link SERVER_DEFAULTS}. */
 export interface ServerConfig {
@@ -90,6 +90,7 @@ export function resolveServerConfig(
   if (c.dialRatio === 0) c.dialRatio = SERVER_DEFAULTS.dialRatio
   for (const k of ['handshakeTimeoutMs', 'inboundThrottleMs', 'dialTimeoutMs', 'pingIntervalMs'] as const)
     if (!(c[k] > 0)) throw new RangeError(`${k}: must be positive`)
+  for (const p of c.protocols) checkProtocol(p)
   return Object.freeze(c)
 }
 

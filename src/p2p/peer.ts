@@ -35,6 +35,7 @@ import {
   BASE_PROTOCOL_LENGTH,
   type Cap,
   capString,
+  checkProtocol,
   type MatchedProtocol,
   type ProtocolPeer,
 } from './protocol.js'
@@ -98,7 +99,10 @@ export interface PeerInit {
 
 interface RunningProto {
   readonly matched: MatchedProtocol
-  readonly queue: BoundedQueue<Msg>
+  /** Loop-style protocols (`run`): their inbound queue. */
+  readonly queue: BoundedQueue<Msg> | undefined
+  /** Handler-style protocols (`onMsg`): their view, made on the first message. */
+  view: ProtocolView | undefined
 }
 
 /**
@@ -149,10 +153,14 @@ export class Peer {
     this.log = log === silentLogger ? log : log.child({ peer: toHex(init.hello.id.subarray(0, 8)) })
     this.onMsgEvent = init.onMsgEvent
     this.connectedAt = init.clock.monotonic()
-    this.running = init.protocols.map((m) => ({
-      matched: m,
-      queue: new BoundedQueue<Msg>(this.cfg.inboundQueueCapacity),
-    }))
+    this.running = init.protocols.map((m) => {
+      checkProtocol(m.protocol)
+      return {
+        matched: m,
+        queue: m.protocol.run ? new BoundedQueue<Msg>(this.cfg.inboundQueueCapacity) : undefined,
+        view: undefined,
+      }
+    })
     this.endPromise = new Promise((r) => {
       this.resolveEnd = r
     })
@@ -348,6 +356,13 @@ export class Peer {
       size: m.payload.length,
     })
     const msg: Msg = { code, payload: m.payload, size: m.payload.length, receivedAt: this.clock.now() }
+    const proto = r.matched.protocol
+    if (r.queue === undefined) {
+      // Handler style: deliver now; a promise holds the next message until it settles.
+      r.view ??= new ProtocolView(this, r, Peer.protoWrite)
+      const ret = proto.onMsg!(msg, r.view, r.view)
+      return ret === undefined ? true : Promise.resolve(ret)
+    }
     if (r.queue.tryPush(msg)) return true
     // Full (or closed: then the push fails, and so the peer ends): wait. No signal: when the peer
     // ends, its queues are closed, which fails this push.
@@ -357,6 +372,8 @@ export class Peer {
   /** Start a protocol; the peer ends when its `run` settles. */
   private runProtocol(r: RunningProto): void {
     const proto = r.matched.protocol
+    // Handler style: nothing runs between messages; the protocol lasts as long as the peer.
+    if (proto.run === undefined) return
     // One object is both the protocol's view of the peer and its reader/writer.
     const view = new ProtocolView(this, r, Peer.protoWrite)
     let done: Promise<void>
@@ -393,7 +410,7 @@ export class Peer {
     this.ended = { reason: d.reason, side, error, label: d.label }
     this.log.debug('peer ending', { reason: discReasonName(d.reason), side, err: error.message })
     const closed = new PeerClosedError('peer has ended', { cause: error })
-    for (const r of this.running) r.queue.close(closed, true)
+    for (const r of this.running) r.queue?.close(closed, true)
     this.ping?.cancel()
     const finish = (): void => {
       this.t.close()
@@ -453,7 +470,10 @@ class ProtocolView implements ProtocolPeer, MsgReadWriter {
     ) => Promise<void>,
   ) {}
   readMsg(opts?: MsgOptions): Promise<Msg> {
-    return this.r.queue.shift(opts?.signal)
+    const q = this.r.queue
+    if (q === undefined)
+      return Promise.reject(new TypeError(`${capString(this.r.matched.protocol)}: messages go to onMsg()`))
+    return q.shift(opts?.signal)
   }
   writeMsg(code: number, payload: Uint8Array, opts?: MsgOptions): Promise<void> {
     return this.write(this.peer, this.r, code, payload, opts?.signal)

@@ -3,7 +3,7 @@
  * Codes 0x00-0x0f belong to the base protocol; each shared capability gets a contiguous
  * range from 0x10 up, in name order, at its highest shared version.
  */
-import type { MsgReadWriter } from './msg.js'
+import type { Msg, MsgReadWriter, MsgWriter } from './msg.js'
 
 /** Codes reserved by the base protocol (Hello, Disconnect, Ping, Pong, ...). */
 export const BASE_PROTOCOL_LENGTH = 16
@@ -51,11 +51,30 @@ export interface Protocol {
   readonly version: number
   /** Number of message codes used. */
   readonly length: number
-  run(peer: ProtocolPeer, rw: MsgReadWriter): Promise<void>
+  /**
+   * Loop style (geth's): runs for the life of the peer, reading with `rw.readMsg()`; the peer
+   * ends (ClientQuitting) when it returns and with SubprotocolError when it throws. A protocol
+   * has `run` or {@link onMsg}, not both.
+   */
+  run?(peer: ProtocolPeer, rw: MsgReadWriter): Promise<void>
+  /**
+   * Handler style: called with each message of this protocol, in order, for the life of the
+   * peer. A returned promise holds the next message (the socket is not read meanwhile) until it
+   * settles. Throwing or rejecting ends the peer as from `run` (a `DecodeError` with
+   * ProtocolError). A waiting protocol then holds no promise, async frame or queue: an idle
+   * peer costs less memory than with `run`.
+   */
+  onMsg?(msg: Msg, peer: ProtocolPeer, rw: MsgWriter): void | Promise<void>
   /** Optional: data for `admin_nodeInfo`. */
   nodeInfo?(): unknown
   /** Optional: data for `admin_peers` about one peer. */
   peerInfo?(peerId: string): unknown
+}
+
+/** Check that `p` has exactly one of `run` and `onMsg`. Throws `TypeError`. */
+export function checkProtocol(p: Protocol): void {
+  if ((p.run === undefined) === (p.onMsg === undefined))
+    throw new TypeError(`protocol ${capString(p)}: give exactly one of run() and onMsg()`)
 }
 
 /** A protocol matched with a remote capability: its code offset. */

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { connect, type Socket } from 'node:net'
 import { after, describe, it } from 'node:test'
-import { send } from '../../../src/p2p/msg.js'
+import { type MsgReadWriter, send } from '../../../src/p2p/msg.js'
 import { DisconnectError, DiscReason } from '../../../src/p2p/peer-error.js'
 import type { Protocol } from '../../../src/p2p/protocol.js'
 import type { Server } from '../../../src/p2p/server.js'
@@ -23,7 +23,7 @@ describe('Server', () => {
   it('connects to a static peer, runs the protocol both ways, and ends with ClientQuitting on stop', async () => {
     const got: { peer: string; code: number; payload: Uint8Array }[] = []
     const b = await start({}, [echoProtocol(got)])
-    let rwA: Parameters<Protocol['run']>[1] | undefined
+    let rwA: MsgReadWriter | undefined
     const gotA: number[] = []
     const a = await start({}, [
       {

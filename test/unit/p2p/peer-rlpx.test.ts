@@ -153,6 +153,35 @@ describe('Peer over RLPx (callback read loop)', () => {
     assert.equal(rawConn.status, 'closed')
   })
 
+  it('a handler-style protocol (onMsg) gets every message in order and answers; a pending handler holds the rest', async () => {
+    const clock = new SimulatedClock(0)
+    let release!: () => void
+    const gate = new Promise<void>((r) => {
+      release = r
+    })
+    const seen: number[] = []
+    const handler: Protocol = {
+      name: 'test',
+      version: 1,
+      length: 4,
+      onMsg(msg, _p, rw) {
+        seen.push(msg.payload[1]!)
+        void rw.writeMsg(1, msg.payload)
+        return msg.payload[1] === 2 ? gate : undefined
+      },
+    }
+    const { peer, raw } = await peerOverRlpx(handler, clock)
+    void peer.run()
+    for (let i = 0; i < 8; i++) await raw.writeMsg(16, Uint8Array.of(0xc1, i))
+    await settle()
+    assert.deepEqual(seen, [0, 1, 2], 'the third handler has not settled')
+    release()
+    await settle()
+    assert.deepEqual(seen, [0, 1, 2, 3, 4, 5, 6, 7])
+    for (let i = 0; i < 8; i++) await expectMsg(raw, 17, Uint8Array.of(0xc1, i))
+    peer.disconnect()
+  })
+
   it('a read that waits 30 s for a frame ends the peer with a timeout (no Disconnect sent)', async () => {
     const clock = new SimulatedClock(0)
     const { peer } = await peerOverRlpx(

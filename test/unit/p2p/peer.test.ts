@@ -3,12 +3,13 @@ import { describe, it } from 'node:test'
 import { keccak256 } from '../../../src/crypto/index.js'
 import { BaseMsg, decodeDisconnect, encodeDisconnect, type Hello } from '../../../src/p2p/hello.js'
 import { expectMsg, type MsgReadWriter, type MsgTransport, transportPipe } from '../../../src/p2p/msg.js'
-import { Peer } from '../../../src/p2p/peer.js'
+import { Peer, type PeerEnd } from '../../../src/p2p/peer.js'
 import { DisconnectError, DiscReason, PeerProtocolError } from '../../../src/p2p/peer-error.js'
 import { matchProtocols, type Protocol, type ProtocolPeer } from '../../../src/p2p/protocol.js'
-import { flushMicrotasks, SimulatedClock, toHex } from '../../../src/util/index.js'
+import { DecodeError, flushMicrotasks, SimulatedClock, toHex } from '../../../src/util/index.js'
 
 const key = (n: number): Uint8Array => new Uint8Array(64).fill(n)
+const EMPTY_LIST = Uint8Array.of(0xc0)
 const hello = (n: number, caps = [{ name: 'test', version: 1 }]): Hello => ({
   version: 5,
   name: `node${n}`,
@@ -210,5 +211,113 @@ describe('Peer', () => {
     assert.deepEqual(delivered, [0, 1, 2, 3])
     assert.deepEqual(seen, [0, 1, 2, 3])
     peer.disconnect()
+  })
+})
+
+describe('Peer: handler-style protocols (onMsg)', () => {
+  function handlerPeer(
+    onMsg: Protocol['onMsg'],
+    clock: SimulatedClock,
+  ): { peer: Peer; raw: MsgTransport; end: Promise<PeerEnd> } {
+    const p: Protocol = { name: 'test', version: 1, length: 4, onMsg }
+    const [t, raw] = transportPipe()
+    const peer = new Peer({
+      transport: t,
+      hello: hello(2),
+      protocols: matchProtocols([p], hello(2).caps),
+      inbound: false,
+      clock,
+    })
+    return { peer, raw, end: peer.run() }
+  }
+
+  it('gets each message in order with the peer and a writer, and answers through it', async () => {
+    const clock = new SimulatedClock()
+    const seen: number[] = []
+    const { peer, raw } = handlerPeer((msg, p, rw) => {
+      seen.push(msg.code)
+      assert.equal(p.publicKey, toHex(key(2)))
+      return rw.writeMsg((msg.code + 1) % 4, msg.payload)
+    }, clock)
+    // (A pipe's write resolves once the other end reads: the test reads each answer in turn.)
+    for (let i = 0; i < 6; i++) {
+      await raw.writeMsg(16 + (i % 3), Uint8Array.of(0xc1, i))
+      await expectMsg(raw, 16 + ((i % 3) + 1), Uint8Array.of(0xc1, i))
+    }
+    assert.deepEqual(seen, [0, 1, 2, 0, 1, 2])
+    assert.equal(peer.isRunning, true, 'a handler protocol runs as long as the peer')
+    peer.disconnect()
+  })
+
+  it('holds the next message until a returned promise settles', async () => {
+    const clock = new SimulatedClock()
+    let release!: () => void
+    const gate = new Promise<void>((r) => {
+      release = r
+    })
+    const seen: number[] = []
+    const { peer, raw } = handlerPeer((msg) => {
+      seen.push(msg.payload[1]!)
+      return msg.payload[1] === 0 ? gate : undefined
+    }, clock)
+    const delivered: number[] = []
+    for (let i = 0; i < 3; i++) void raw.writeMsg(16, Uint8Array.of(0xc1, i)).then(() => delivered.push(i))
+    await flushMicrotasks(100)
+    assert.deepEqual(seen, [0], 'the first handler has not settled')
+    release()
+    await flushMicrotasks(100)
+    assert.deepEqual(seen, [0, 1, 2])
+    assert.deepEqual(delivered, [0, 1, 2])
+    peer.disconnect()
+  })
+
+  it('a handler that throws or rejects ends the peer with SubprotocolError; a DecodeError with ProtocolError', async () => {
+    const clock = new SimulatedClock()
+    const a = handlerPeer(() => {
+      throw new Error('boom')
+    }, clock)
+    await a.raw.writeMsg(16, EMPTY_LIST)
+    assert.equal(decodeDisconnect((await a.raw.readMsg()).payload), DiscReason.SubprotocolError)
+    assert.equal((await a.end).reason, DiscReason.SubprotocolError)
+    const b = handlerPeer(() => Promise.reject(new Error('later')), clock)
+    await b.raw.writeMsg(16, EMPTY_LIST)
+    assert.equal(decodeDisconnect((await b.raw.readMsg()).payload), DiscReason.SubprotocolError)
+    assert.equal((await b.end).reason, DiscReason.SubprotocolError)
+    const c = handlerPeer(() => {
+      throw new DecodeError('test', 'bad message')
+    }, clock)
+    await c.raw.writeMsg(16, EMPTY_LIST)
+    assert.equal(decodeDisconnect((await c.raw.readMsg()).payload), DiscReason.ProtocolError)
+    assert.equal((await c.end).reason, DiscReason.ProtocolError)
+  })
+
+  it('readMsg on a handler protocol is refused, and a protocol needs exactly one of run and onMsg', async () => {
+    const clock = new SimulatedClock()
+    let readErr: unknown
+    const { peer, raw } = handlerPeer((_m, _p, rw) => {
+      ;(rw as unknown as MsgReadWriter).readMsg().catch((e: unknown) => {
+        readErr = e
+      })
+    }, clock)
+    await raw.writeMsg(16, EMPTY_LIST)
+    await flushMicrotasks(20)
+    assert.ok(readErr instanceof TypeError)
+    peer.disconnect()
+    const both: Protocol = { name: 'x', version: 1, length: 1, run: async () => {}, onMsg: () => {} }
+    const neither: Protocol = { name: 'x', version: 1, length: 1 }
+    for (const p of [both, neither]) {
+      const [t] = transportPipe()
+      assert.throws(
+        () =>
+          new Peer({
+            transport: t,
+            hello: hello(2, [{ name: 'x', version: 1 }]),
+            protocols: matchProtocols([p], [{ name: 'x', version: 1 }]),
+            inbound: false,
+            clock,
+          }),
+        TypeError,
+      )
+    }
   })
 })
