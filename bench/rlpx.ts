@@ -863,29 +863,21 @@ async function runRlpx(opts: BenchOptions): Promise<BenchRow[]> {
       'mb_per_s',
       { min: 10 },
     ),
-    ratioRow('RSS/peer', find('ours', MEM_PINNED.name), find('ethereumjs', MEM_PINNED.name), 'kib_per_peer', {
-      max: 0.5,
-    }),
-    ratioRow(
-      'V8 heap/peer',
-      find('ours', MEM_PINNED.name),
-      find('ethereumjs', MEM_PINNED.name),
-      'heap_kib_per_peer',
-      { max: 0.5 },
-    ),
-    ratioRow(
-      'RSS/peer, ours with an onMsg protocol',
-      handlerRows.find((r) => r.name === MEM_PINNED.name),
-      find('ethereumjs', MEM_PINNED.name),
-      'kib_per_peer',
-      { max: 0.5 },
-    ),
-    ratioRow(
-      'V8 heap/peer, ours with an onMsg protocol',
-      handlerRows.find((r) => r.name === MEM_PINNED.name),
-      find('ethereumjs', MEM_PINNED.name),
-      'heap_kib_per_peer',
-      { max: 0.5 },
+    // Memory, judged for both protocol styles: RSS and V8 heap per idle peer.
+    ...(
+      [
+        ['', find('ours', MEM_PINNED.name)],
+        [', ours with an onMsg protocol', handlerRows.find((r) => r.name === MEM_PINNED.name)],
+      ] as const
+    ).flatMap(([label, ours]) =>
+      (
+        [
+          ['RSS/peer', 'kib_per_peer'],
+          ['V8 heap/peer', 'heap_kib_per_peer'],
+        ] as const
+      ).map(([what, field]) =>
+        ratioRow(`${what}${label}`, ours, find('ethereumjs', MEM_PINNED.name), field, { max: 0.5 }),
+      ),
     ),
     ratioRow(
       'peak RSS/peer',

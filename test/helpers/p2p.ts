@@ -90,3 +90,12 @@ export function testServers(defaults: TestServerOptions = {}): {
     },
   }
 }
+
+/** A promise to hold something back with, and the function that lets it go. */
+export function deferred(): { promise: Promise<void>; release: () => void } {
+  let release!: () => void
+  const promise = new Promise<void>((r) => {
+    release = r
+  })
+  return { promise, release }
+}

@@ -15,6 +15,7 @@ import { rlpxTransport } from '../../../src/p2p/transport.js'
 import { RLPxConn } from '../../../src/rlpx/conn.js'
 import { duplexPair } from '../../../src/rlpx/duplex-pair.js'
 import { SimulatedClock, seededRandom, TimeoutError } from '../../../src/util/index.js'
+import { deferred } from '../../helpers/p2p.js'
 
 const rand = seededRandom(7)
 const privA = rand.bytes(32)
@@ -124,10 +125,7 @@ describe('Peer over RLPx (callback read loop)', () => {
 
   it('stops reading while a protocol queue is full, and reads on in order once it drains', async () => {
     const clock = new SimulatedClock(0)
-    let release!: () => void
-    const gate = new Promise<void>((r) => {
-      release = r
-    })
+    const { promise: gate, release } = deferred()
     const seen: number[] = []
     const { peer, raw, rawConn } = await peerOverRlpx(
       proto(async (_p, rw) => {
@@ -155,10 +153,7 @@ describe('Peer over RLPx (callback read loop)', () => {
 
   it('a handler-style protocol (onMsg) gets every message in order and answers; a pending handler holds the rest', async () => {
     const clock = new SimulatedClock(0)
-    let release!: () => void
-    const gate = new Promise<void>((r) => {
-      release = r
-    })
+    const { promise: gate, release } = deferred()
     const seen: number[] = []
     const handler: Protocol = {
       name: 'test',

@@ -7,6 +7,7 @@ import { Peer, type PeerEnd } from '../../../src/p2p/peer.js'
 import { DisconnectError, DiscReason, PeerProtocolError } from '../../../src/p2p/peer-error.js'
 import { matchProtocols, type Protocol, type ProtocolPeer } from '../../../src/p2p/protocol.js'
 import { DecodeError, flushMicrotasks, SimulatedClock, toHex } from '../../../src/util/index.js'
+import { deferred } from '../../helpers/p2p.js'
 
 const key = (n: number): Uint8Array => new Uint8Array(64).fill(n)
 const EMPTY_LIST = Uint8Array.of(0xc0)
@@ -186,10 +187,7 @@ describe('Peer', () => {
 
   it('pauses reading from the socket while a protocol queue is full', async () => {
     const clock = new SimulatedClock()
-    let release!: () => void
-    const gate = new Promise<void>((r) => {
-      release = r
-    })
+    const { promise: gate, release } = deferred()
     const seen: number[] = []
     const { peer, raw } = peerWithRaw(
       proto(async (_p, rw) => {
@@ -251,10 +249,7 @@ describe('Peer: handler-style protocols (onMsg)', () => {
 
   it('holds the next message until a returned promise settles', async () => {
     const clock = new SimulatedClock()
-    let release!: () => void
-    const gate = new Promise<void>((r) => {
-      release = r
-    })
+    const { promise: gate, release } = deferred()
     const seen: number[] = []
     const { peer, raw } = handlerPeer((msg) => {
       seen.push(msg.payload[1]!)
