@@ -217,15 +217,7 @@ describe('Peer: handler-style protocols (onMsg)', () => {
     onMsg: Protocol['onMsg'],
     clock: SimulatedClock,
   ): { peer: Peer; raw: MsgTransport; end: Promise<PeerEnd> } {
-    const p: Protocol = { name: 'test', version: 1, length: 4, onMsg }
-    const [t, raw] = transportPipe()
-    const peer = new Peer({
-      transport: t,
-      hello: hello(2),
-      protocols: matchProtocols([p], hello(2).caps),
-      inbound: false,
-      clock,
-    })
+    const { peer, raw } = peerWithRaw({ name: 'test', version: 1, length: 4, onMsg }, clock)
     return { peer, raw, end: peer.run() }
   }
 
