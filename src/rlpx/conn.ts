@@ -371,7 +371,7 @@ export class RLPxConn {
   private readonly clock: Clock
   private readonly random: RandomSource
   private readonly log: Logger
-  private readonly snappyCodec: SnappyCodec | undefined
+  private snappyCodec: SnappyCodec | undefined
   private readonly reader: ChunkReader<RLPxConn>
   private state: ConnState = { kind: 'new' }
   private snappyOn = false
@@ -471,9 +471,13 @@ export class RLPxConn {
   /**
    * Switch snappy compression of message payloads on or off, for both directions. The peer layer
    * turns it on after both Hellos announced version ≥ 5 (Hello itself is never compressed).
+   * Turning it on resolves the codec now, so the process loads the native snappy module (about
+   * 5 MiB of RSS once: the library and its runtime thread) when the first such peer connects,
+   * not on the first compressed message some time later.
    */
   setSnappy(on: boolean): void {
     this.snappyOn = on
+    if (on && this.snappyCodec === undefined) this.snappyCodec = defaultSnappy()
   }
 
   /** Close now (destroys the socket). Pending and later operations fail. Idempotent. */
