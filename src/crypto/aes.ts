@@ -54,13 +54,23 @@ function counterAt(iv: Uint8Array, blocks: number): Uint8Array {
 }
 
 /**
+ * {@link createAesCtr} started `blocks` 16-byte blocks into the keystream of (`key`, `iv`): what
+ * a stream that was dropped after `blocks` blocks continues with (1.5 µs, measured here).
+ */
+export function createAesCtrAt(key: Uint8Array, iv: Uint8Array, blocks: number): AesCtrStream {
+  if (!Number.isSafeInteger(blocks) || blocks < 0)
+    throw new RangeError(`blocks: expected a safe integer >= 0, got ${blocks}`)
+  return createAesCtr(key, blocks === 0 ? iv : counterAt(iv, blocks))
+}
+
+/**
  * A streaming AES-CTR over whole 16-byte blocks (RLPx frames are padded to 16) that can let go
  * of its OpenSSL context while unused: {@link release} drops it, and the next {@link update}
- * builds a new one at the counter where the stream stopped (1.5 µs, measured here). An OpenSSL
+ * builds a new one at the counter where the stream stopped ({@link createAesCtrAt}). An OpenSSL
  * CTR context costs about 0.9 KiB of RSS: an idle connection need not keep two.
  */
 export class ReleasableAesCtr implements AesCtrStream {
-  private c: Cipher | undefined
+  private c: AesCtrStream | undefined
   /** Blocks of keystream used so far. */
   private blocks = 0
 
@@ -78,13 +88,9 @@ export class ReleasableAesCtr implements AesCtrStream {
   update(data: Uint8Array): Uint8Array {
     assertBytes('data', data)
     if (data.length % 16 !== 0) throw new RangeError(`data: ${data.length} bytes is not whole blocks`)
-    this.c ??= createCipheriv(
-      this.key.length === 16 ? 'aes-128-ctr' : 'aes-256-ctr',
-      this.key,
-      this.blocks === 0 ? this.iv : counterAt(this.iv, this.blocks),
-    )
+    this.c ??= createAesCtrAt(this.key, this.iv, this.blocks)
     this.blocks += data.length / 16
-    return bufferToBytes(this.c.update(data))
+    return this.c.update(data)
   }
 
   /** Whether it holds an OpenSSL context now. */
@@ -113,18 +119,45 @@ class TableAesEcb implements AesEcbBlockCipher {
   encryptBlock(block16: Uint8Array): Uint8Array {
     assertBytes('block', block16, 16)
     const out = new Uint8Array(16)
-    this.encryptBlockInto(block16, out)
+    aesEcbEncryptBlockInto(this.xk, block16, out)
     return out
   }
   encryptBlockInto(input: Uint8Array, output: Uint8Array): void {
-    if (input.length < 16 || output.length < 16) throw new RangeError('encryptBlockInto: needs 16 bytes')
-    // All four words are read before any is written: `input` may be `output`.
-    const r = nobleAes.encrypt(this.xk, le32(input, 0), le32(input, 4), le32(input, 8), le32(input, 12))
-    putLe32(output, 0, r.s0)
-    putLe32(output, 4, r.s1)
-    putLe32(output, 8, r.s2)
-    putLe32(output, 12, r.s3)
+    aesEcbEncryptBlockInto(this.xk, input, output)
   }
+}
+
+/** Words of an AES-256 key schedule ({@link aesEcbKeySchedule}). */
+export const AES256_SCHEDULE_WORDS = 60
+
+/**
+ * The AES-256 key schedule of `key32` for {@link aesEcbEncryptBlockInto}, written into `into`
+ * ({@link AES256_SCHEDULE_WORDS} words) when given: a caller that keeps many small arrays per
+ * connection can keep them in one buffer.
+ */
+export function aesEcbKeySchedule(key32: Uint8Array, into?: Uint32Array): Uint32Array {
+  assertBytes('key', key32, 32)
+  const xk = nobleAes.expandKeyLE(key32)
+  if (into === undefined) return xk
+  if (!(into instanceof Uint32Array) || into.length !== AES256_SCHEDULE_WORDS)
+    throw new RangeError(`into: expected a Uint32Array of ${AES256_SCHEDULE_WORDS} words`)
+  into.set(xk)
+  xk.fill(0)
+  return into
+}
+
+/**
+ * Encrypt the block `input[0..16)` into `output[0..16)` with the key schedule `xk` (see
+ * {@link createAesEcb} for the implementation and why). `input` may be `output`.
+ */
+export function aesEcbEncryptBlockInto(xk: Uint32Array, input: Uint8Array, output: Uint8Array): void {
+  if (input.length < 16 || output.length < 16) throw new RangeError('encryptBlockInto: needs 16 bytes')
+  // All four words are read before any is written: `input` may be `output`.
+  const r = nobleAes.encrypt(xk, le32(input, 0), le32(input, 4), le32(input, 8), le32(input, 12))
+  putLe32(output, 0, r.s0)
+  putLe32(output, 4, r.s1)
+  putLe32(output, 8, r.s2)
+  putLe32(output, 12, r.s3)
 }
 
 /** A single-block AES-256-ECB encryptor (the RLPx MAC's block cipher). */
@@ -146,8 +179,7 @@ export interface AesEcbBlockCipher {
  * (see docs/ARCHITECTURE.md, Dependencies).
  */
 export function createAesEcb(key32: Uint8Array): AesEcbBlockCipher {
-  assertBytes('key', key32, 32)
-  return new TableAesEcb(nobleAes.expandKeyLE(key32))
+  return new TableAesEcb(aesEcbKeySchedule(key32))
 }
 
 /** A little-endian 32-bit word of `b` at `o` (the word order noble's AES uses). */

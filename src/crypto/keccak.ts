@@ -266,10 +266,7 @@ export const KECCAK_STATE_BYTES = DIGEST_AT + 32
  */
 export function keccakStatePair(): [KeccakState, KeccakState] {
   const store = new Uint8Array(2 * KECCAK_STATE_BYTES)
-  return [
-    new KeccakState(store.subarray(0, KECCAK_STATE_BYTES)),
-    new KeccakState(store.subarray(KECCAK_STATE_BYTES)),
-  ]
+  return [new KeccakState(store, 0), new KeccakState(store, KECCAK_STATE_BYTES)]
 }
 
 /**
@@ -281,42 +278,60 @@ export function keccakStatePair(): [KeccakState, KeccakState] {
  */
 export class KeccakState {
   /**
-   * Bytes 0..199: the sponge state, with the bytes of the partial block (`#pos` of them) already
-   * XORed into its first lanes, as absorbing does; 200..231: the last digest, while `#digested`
-   * (nothing absorbed since).
+   * Bytes `#o`..`#o`+199 of `#s`: the sponge state, with the bytes of the partial block (`#pos`
+   * of them) already XORed into its first lanes, as absorbing does; the next 32: the last digest,
+   * while `#digested` (nothing absorbed since). `#s` may be shared with other states and data
+   * (one array per connection holds both MAC states and more): no view of its own per state.
    */
   #s: Uint8Array
+  #o: number
   #pos = 0
   #digested = false
 
   /**
    * A fresh state (the empty hash). `storage`, when given, is where it keeps its
-   * {@link KECCAK_STATE_BYTES} bytes (zeroed here): states that live together can share one
-   * buffer (see {@link keccakStatePair}).
+   * {@link KECCAK_STATE_BYTES} bytes, from `offset` on (zeroed here): states that live together
+   * can share one buffer (see {@link keccakStatePair}).
    */
-  constructor(storage?: Uint8Array) {
-    if (storage === undefined) this.#s = new Uint8Array(KECCAK_STATE_BYTES)
-    else {
-      assertBytes('storage', storage, KECCAK_STATE_BYTES)
-      this.#s = storage.fill(0)
+  constructor(storage?: Uint8Array, offset = 0) {
+    if (storage === undefined) {
+      this.#s = new Uint8Array(KECCAK_STATE_BYTES)
+      this.#o = 0
+    } else {
+      assertBytes('storage', storage)
+      if (!Number.isInteger(offset) || offset < 0 || offset + KECCAK_STATE_BYTES > storage.length)
+        throw new RangeError(
+          `storage: ${KECCAK_STATE_BYTES} bytes at offset ${offset} do not fit in ${storage.length}`,
+        )
+      this.#s = storage.fill(0, offset, offset + KECCAK_STATE_BYTES)
+      this.#o = offset
     }
+  }
+
+  /** The state's bytes as one view (a new view unless the storage is exactly the state). */
+  #bytes(): Uint8Array {
+    const s = this.#s
+    const o = this.#o
+    return o === 0 && s.length === KECCAK_STATE_BYTES ? s : s.subarray(o, o + KECCAK_STATE_BYTES)
   }
 
   /** Absorb `data`; returns `this` for chaining. */
   update(data: Uint8Array): this {
     assertBytes('data', data)
-    const s = this.#s
     const pos = this.#pos
     const n = data.length
     if (n === 0) return this
     this.#digested = false
     if (pos + n < RATE) {
       // Still within the partial block (the MAC's 16-byte updates, mostly): XOR it in.
-      for (let i = 0; i < n; i++) s[pos + i]! ^= data[i]!
+      const s = this.#s
+      const at = this.#o + pos
+      for (let i = 0; i < n; i++) s[at + i]! ^= data[i]!
       this.#pos = pos + n
       return this
     }
-    // The whole state array: its digest bytes land in the unused gap before the round constants.
+    // The whole state: its digest bytes land in the unused gap before the round constants.
+    const s = this.#bytes()
     mem.set(s, 0)
     let off = 0
     let blocks = 0
@@ -356,13 +371,15 @@ export class KeccakState {
    */
   digestInto(out: Uint8Array): void {
     if (out.length < 32) throw new RangeError(`digestInto: needs 32 bytes, got ${out.length}`)
-    const s = this.#s
     // The RLPx MAC reads the digest of an unchanged state twice per frame (the end of one frame's
     // MAC and the start of the next header's): the second time costs no permutation.
     if (this.#digested) {
-      for (let i = 0; i < 32; i++) out[i] = s[DIGEST_AT + i]!
+      const s = this.#s
+      const at = this.#o + DIGEST_AT
+      for (let i = 0; i < 32; i++) out[i] = s[at + i]!
       return
     }
+    const s = this.#bytes()
     const pos = this.#pos
     mem.set(s, 0)
     // The last block: the pending bytes are in the state already; absorb Keccak's padding
@@ -376,10 +393,13 @@ export class KeccakState {
     this.#digested = true
   }
 
-  /** An independent copy of this state. */
-  clone(): KeccakState {
-    const c = new KeccakState()
-    c.#s.set(this.#s)
+  /**
+   * An independent copy of this state; kept in `storage` from `offset` on when given (as the
+   * constructor's).
+   */
+  clone(storage?: Uint8Array, offset = 0): KeccakState {
+    const c = new KeccakState(storage, offset)
+    c.#s.set(this.#bytes(), c.#o)
     c.#pos = this.#pos
     c.#digested = this.#digested
     return c

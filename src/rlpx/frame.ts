@@ -18,7 +18,15 @@
  * Test seam: the MAC states are any {@link MacState}, so a test can inject a fake one (for
  * example go-ethereum's `TestFrameReadWrite`, whose digest is always 32 × 0x01).
  */
-import { type AesEcbBlockCipher, createAesEcb, ReleasableAesCtr } from '../crypto/index.js'
+import {
+  AES256_SCHEDULE_WORDS,
+  type AesCtrStream,
+  aesEcbEncryptBlockInto,
+  aesEcbKeySchedule,
+  createAesCtrAt,
+  KECCAK_STATE_BYTES,
+  KeccakState,
+} from '../crypto/index.js'
 import { assertBytes, DecodeError } from '../util/index.js'
 
 /** Largest frame size (RLP(code) + payload) the 3-byte header can carry: 2^24 − 1. */
@@ -39,6 +47,18 @@ const DIGEST = new Uint8Array(32)
 const SEED = new Uint8Array(16)
 /** The reading state between frames (shared: it holds nothing). */
 const READ_HEADER = { kind: 'header' } as const
+
+/**
+ * Layout of the one array a codec keeps its secrets and MAC states in (a typed array and its
+ * buffer cost about 180 B of heap each, and a backing store outside it: a connection keeps one
+ * buffer, not four): the two MAC states, the MAC's AES key schedule (4-byte aligned), and the
+ * AES-CTR key.
+ */
+const EGRESS_MAC_AT = 0
+const INGRESS_MAC_AT = KECCAK_STATE_BYTES
+const SCHEDULE_AT = 2 * KECCAK_STATE_BYTES
+const AES_KEY_AT = SCHEDULE_AT + 4 * AES256_SCHEDULE_WORDS
+const STORE_BYTES = AES_KEY_AT + 32
 
 /**
  * A running hash for the frame MAC: `update` absorbs, `digest` returns the digest of everything
@@ -143,12 +163,21 @@ export function decodeMsgCode(frame: Uint8Array): { code: number; length: number
  * the reading side stays failed (the MAC state is out of step); the writing side still works.
  */
 export class FrameCodec {
-  private readonly egressAes: ReleasableAesCtr
-  private readonly ingressAes: ReleasableAesCtr
+  /** Secrets and MAC states, laid out as {@link STORE_BYTES} describes. */
+  private readonly store: Uint8Array
+  /** The MAC's AES-256 key schedule, a view into {@link store}. */
+  private readonly schedule: Uint32Array
+  /**
+   * The AES-CTR keystreams (one key from a zero IV for both directions, each with its own
+   * counter): undefined while released (see {@link releaseIfIdle}), rebuilt at the counter.
+   */
+  private egressCtr: AesCtrStream | undefined = undefined
+  private ingressCtr: AesCtrStream | undefined = undefined
+  /** 16-byte blocks of keystream used in each direction. */
+  private egressBlocks = 0
+  private ingressBlocks = 0
   /** A frame was encoded or decoded since the last {@link releaseIfIdle}. */
   private used = false
-  // One ECB cipher for the whole connection (creating one per frame costs far more than a block).
-  private readonly ecb: AesEcbBlockCipher
   private readonly egressMac: MacState
   private readonly ingressMac: MacState
   private read:
@@ -159,15 +188,38 @@ export class FrameCodec {
   constructor(secrets: FrameSecrets) {
     assertBytes('aesSecret', secrets.aesSecret, 32)
     assertBytes('macSecret', secrets.macSecret, 32)
-    // Both directions use the same key from a zero IV, each with its own counter. The key is
-    // kept (to rebuild released contexts) in one small array that V8 holds on its heap.
-    const key = new Uint8Array(32)
-    key.set(secrets.aesSecret)
-    this.egressAes = new ReleasableAesCtr(key, ZERO_IV)
-    this.ingressAes = new ReleasableAesCtr(key, ZERO_IV)
-    this.ecb = createAesEcb(secrets.macSecret)
-    this.egressMac = secrets.egressMac
-    this.ingressMac = secrets.ingressMac
+    const store = new Uint8Array(STORE_BYTES)
+    this.store = store
+    store.set(secrets.aesSecret, AES_KEY_AT)
+    this.schedule = aesEcbKeySchedule(
+      secrets.macSecret,
+      new Uint32Array(store.buffer, SCHEDULE_AT, AES256_SCHEDULE_WORDS),
+    )
+    // Keccak states move into the store (the handshake's array is then garbage); any other
+    // MacState (a test's) is used as given.
+    const e = secrets.egressMac
+    const i = secrets.ingressMac
+    this.egressMac = e instanceof KeccakState ? e.clone(store, EGRESS_MAC_AT) : e
+    this.ingressMac = i instanceof KeccakState ? i.clone(store, INGRESS_MAC_AT) : i
+  }
+
+  /** XOR the next egress keystream into `data` (whole blocks); returns a new array. */
+  private egressXor(data: Uint8Array): Uint8Array {
+    this.egressCtr ??= createAesCtrAt(this.aesKey(), ZERO_IV, this.egressBlocks)
+    this.egressBlocks += data.length / 16
+    return this.egressCtr.update(data)
+  }
+
+  /** As {@link egressXor}, for the ingress keystream. */
+  private ingressXor(data: Uint8Array): Uint8Array {
+    this.ingressCtr ??= createAesCtrAt(this.aesKey(), ZERO_IV, this.ingressBlocks)
+    this.ingressBlocks += data.length / 16
+    return this.ingressCtr.update(data)
+  }
+
+  /** The AES-CTR key (a new view: only needed when a released keystream is rebuilt). */
+  private aesKey(): Uint8Array {
+    return this.store.subarray(AES_KEY_AT, AES_KEY_AT + 32)
   }
 
   /** The MAC's running digest: the shared {@link DIGEST} when the state can write into it. */
@@ -182,7 +234,7 @@ export class FrameCodec {
    * bytes are the MAC (valid until the next MAC step of any codec).
    */
   private headerMac(mac: MacState, headerCt: Uint8Array): Uint8Array {
-    this.ecb.encryptBlockInto(FrameCodec.digestOf(mac), SEED)
+    aesEcbEncryptBlockInto(this.schedule, FrameCodec.digestOf(mac), SEED)
     for (let i = 0; i < 16; i++) SEED[i] = SEED[i]! ^ headerCt[i]!
     mac.update(SEED)
     return FrameCodec.digestOf(mac)
@@ -192,7 +244,7 @@ export class FrameCodec {
   private frameMac(mac: MacState, bodyCt: Uint8Array): Uint8Array {
     mac.update(bodyCt)
     const d = FrameCodec.digestOf(mac)
-    this.ecb.encryptBlockInto(d, SEED)
+    aesEcbEncryptBlockInto(this.schedule, d, SEED)
     for (let i = 0; i < 16; i++) SEED[i] = SEED[i]! ^ d[i]!
     mac.update(SEED)
     return FrameCodec.digestOf(mac)
@@ -220,7 +272,7 @@ export class FrameCodec {
     out.set(ptype, FRAME_HEADER_SIZE)
     out.set(payload, FRAME_HEADER_SIZE + ptype.length)
     this.used = true
-    const ct = this.egressAes.update(out.subarray(16, FRAME_HEADER_SIZE + padded))
+    const ct = this.egressXor(out.subarray(16, FRAME_HEADER_SIZE + padded))
     const headerCt = ct.subarray(0, 16)
     const bodyCt = ct.subarray(16)
     out.set(headerCt, 0)
@@ -250,7 +302,7 @@ export class FrameCodec {
     if (!equal16(this.headerMac(this.ingressMac, headerCt), header, 16))
       this.failRead(new FrameMacError('header'))
     this.used = true
-    const plain = this.ingressAes.update(headerCt)
+    const plain = this.ingressXor(headerCt)
     // The header-data (bytes 3..16) is ignored, as go-ethereum does.
     const frameSize = (plain[0]! << 16) | (plain[1]! << 8) | plain[2]!
     if (frameSize === 0) this.failRead(new DecodeError('rlpx-frame', 'frame size 0'))
@@ -273,7 +325,7 @@ export class FrameCodec {
     const bodyCt = body.subarray(0, split)
     if (!equal16(this.frameMac(this.ingressMac, bodyCt), body, split))
       this.failRead(new FrameMacError('frame'))
-    const frame = this.ingressAes.update(bodyCt).subarray(0, r.frameSize)
+    const frame = this.ingressXor(bodyCt).subarray(0, r.frameSize)
     let code: { code: number; length: number }
     try {
       code = decodeMsgCode(frame)
@@ -284,21 +336,21 @@ export class FrameCodec {
     return { code: code.code, payload: frame.subarray(code.length) }
   }
 
+  /** Whether an AES-CTR context is held now (see {@link releaseIfIdle}). */
+  get holdsCiphers(): boolean {
+    return this.egressCtr !== undefined || this.ingressCtr !== undefined
+  }
+
   /**
    * Idle connections keep no cipher contexts: when no frame was encoded or decoded since the
    * previous call, drop both AES-CTR contexts (they are rebuilt at their counters on the next
    * frame). Returns whether a context is still held, that is whether calling again later can
    * release more. The connection calls it periodically while it waits for frames.
    */
-  /** Whether an AES-CTR context is held now (see {@link releaseIfIdle}). */
-  get holdsCiphers(): boolean {
-    return this.egressAes.holdsContext || this.ingressAes.holdsContext
-  }
-
   releaseIfIdle(): boolean {
     if (!this.used) {
-      this.egressAes.release()
-      this.ingressAes.release()
+      this.egressCtr = undefined
+      this.ingressCtr = undefined
     }
     this.used = false
     return this.holdsCiphers

@@ -2,7 +2,16 @@ import assert from 'node:assert/strict'
 import { createCipheriv } from 'node:crypto'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
-import { aes128CtrXor, createAesCtr, createAesEcb, ReleasableAesCtr } from '../../../src/crypto/index.js'
+import {
+  AES256_SCHEDULE_WORDS,
+  aes128CtrXor,
+  aesEcbEncryptBlockInto,
+  aesEcbKeySchedule,
+  createAesCtr,
+  createAesCtrAt,
+  createAesEcb,
+  ReleasableAesCtr,
+} from '../../../src/crypto/index.js'
 import { concatBytes, fromHex, toHex } from '../../../src/util/index.js'
 
 describe('AES', () => {
@@ -81,6 +90,65 @@ describe('AES-256-ECB encryptBlockInto', () => {
     assert.equal(toHex(input.subarray(0, 16)), '8ea2b7ca516745bfeafc49904b496089')
     assert.deepEqual(input.subarray(16), new Uint8Array(16).fill(7))
     assert.throws(() => ecb.encryptBlockInto(new Uint8Array(15), out), RangeError)
+  })
+})
+
+describe('AES-256-ECB from a key schedule kept by the caller', () => {
+  it('aesEcbKeySchedule into a view of a larger buffer, then aesEcbEncryptBlockInto, equals createAesEcb and OpenSSL (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 32, maxLength: 32 }),
+        fc.uint8Array({ minLength: 16, maxLength: 16 }),
+        (key, block) => {
+          const store = new Uint8Array(8 + 4 * AES256_SCHEDULE_WORDS + 8).fill(0xaa)
+          const xk = aesEcbKeySchedule(key, new Uint32Array(store.buffer, 8, AES256_SCHEDULE_WORDS))
+          assert.equal(xk.buffer, store.buffer, 'written into the given view')
+          assert.deepEqual(store.subarray(0, 8), new Uint8Array(8).fill(0xaa), 'nothing before the view')
+          assert.deepEqual(store.subarray(store.length - 8), new Uint8Array(8).fill(0xaa), 'nothing after it')
+          const out = new Uint8Array(16)
+          aesEcbEncryptBlockInto(xk, block, out)
+          assert.deepEqual(out, createAesEcb(key).encryptBlock(block))
+          const c = createCipheriv('aes-256-ecb', key, null).setAutoPadding(false)
+          assert.deepEqual(out, new Uint8Array(c.update(block)))
+        },
+      ),
+      { numRuns: 50 },
+    )
+  })
+  it('checks the schedule array it writes into', () => {
+    const key = new Uint8Array(32)
+    assert.throws(() => aesEcbKeySchedule(key, new Uint32Array(59)), RangeError)
+    assert.throws(() => aesEcbKeySchedule(new Uint8Array(16), new Uint32Array(60)), RangeError)
+    assert.equal(aesEcbKeySchedule(key).length, AES256_SCHEDULE_WORDS)
+  })
+})
+
+describe('createAesCtrAt', () => {
+  it('continues the stream of (key, iv) after n blocks, across counter carries (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 600 }),
+        fc.constantFrom(
+          new Uint8Array(16),
+          Uint8Array.from([...new Array(15).fill(0), 0xf0]),
+          Uint8Array.from([...new Array(8).fill(0), ...new Array(8).fill(0xff)]),
+          new Uint8Array(16).fill(0xff),
+        ),
+        (n, iv) => {
+          const key = new Uint8Array(32).fill(9)
+          const whole = createAesCtr(key, iv).update(new Uint8Array((n + 3) * 16))
+          const tail = createAesCtrAt(key, iv, n).update(new Uint8Array(3 * 16))
+          assert.deepEqual(tail, whole.subarray(n * 16))
+        },
+      ),
+      { numRuns: 100 },
+    )
+  })
+  it('rejects a negative or fractional block count', () => {
+    const key = new Uint8Array(32)
+    const iv = new Uint8Array(16)
+    assert.throws(() => createAesCtrAt(key, iv, -1), RangeError)
+    assert.throws(() => createAesCtrAt(key, iv, 1.5), RangeError)
   })
 })
 

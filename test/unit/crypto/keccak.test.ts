@@ -206,6 +206,45 @@ describe('KeccakState.digestInto', () => {
 })
 
 describe('KeccakState storage', () => {
+  it('states at offsets of one array shared with other data stay independent, leave the rest alone, and clone into storage (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 1 }), fc.uint8Array({ maxLength: 400 })), {
+          maxLength: 25,
+        }),
+        (ops) => {
+          // [3 bytes of other data | state | 5 bytes | state | 7 bytes]
+          const at = [3, 3 + KECCAK_STATE_BYTES + 5]
+          const store = new Uint8Array(at[1]! + KECCAK_STATE_BYTES + 7).fill(0xee)
+          const states = [new KeccakState(store, at[0]), new KeccakState(store, at[1])]
+          const data: Uint8Array[][] = [[], []]
+          for (const [i, chunk] of ops) {
+            states[i]!.update(chunk)
+            data[i]!.push(chunk)
+            assert.deepEqual(states[i]!.digest(), keccak256(...data[i]!))
+          }
+          assert.deepEqual(store.subarray(0, 3), new Uint8Array(3).fill(0xee))
+          assert.deepEqual(store.subarray(at[0]! + KECCAK_STATE_BYTES, at[1]), new Uint8Array(5).fill(0xee))
+          assert.deepEqual(store.subarray(at[1]! + KECCAK_STATE_BYTES), new Uint8Array(7).fill(0xee))
+          // A clone into another shared array continues as the original does.
+          const other = new Uint8Array(KECCAK_STATE_BYTES + 10).fill(0x11)
+          const c = states[0]!.clone(other, 10)
+          c.update(utf8('more'))
+          states[0]!.update(utf8('more'))
+          assert.deepEqual(c.digest(), states[0]!.digest())
+          assert.deepEqual(other.subarray(0, 10), new Uint8Array(10).fill(0x11))
+        },
+      ),
+      { numRuns: 100 },
+    )
+  })
+  it('rejects storage that cannot hold a state at the offset', () => {
+    assert.throws(() => new KeccakState(new Uint8Array(KECCAK_STATE_BYTES - 1)), RangeError)
+    assert.throws(() => new KeccakState(new Uint8Array(KECCAK_STATE_BYTES + 4), 5), RangeError)
+    assert.throws(() => new KeccakState(new Uint8Array(KECCAK_STATE_BYTES + 4), -1), RangeError)
+    assert.throws(() => new KeccakState(new Uint8Array(KECCAK_STATE_BYTES + 4), 1.5), RangeError)
+    assert.doesNotThrow(() => new KeccakState(new Uint8Array(KECCAK_STATE_BYTES + 4), 4))
+  })
   it('two states sharing one buffer (keccakStatePair) stay independent and equal fresh ones', () => {
     const [a, b] = keccakStatePair()
     const fa = new KeccakState()
