@@ -181,11 +181,21 @@ type ConnState =
   | {
       readonly kind: 'closed'
       readonly error: Error
+      /** What reads fail with once the buffered bytes do not satisfy them. */
+      readonly readError: ConnectionClosedError
       /** Left when the peer closed: frames it sent before closing can still be read. */
       readonly codec: FrameCodec | undefined
       readonly remotePublicKey: Uint8Array | undefined
     }
 
+// The states without data are shared by every connection.
+const STATE_NEW: ConnState = Object.freeze({ kind: 'new' })
+const STATE_HANDSHAKING: ConnState = Object.freeze({ kind: 'handshaking' })
+
+/** The chunk list while nothing is buffered: shared (frozen), so an idle connection holds no array. */
+const NO_CHUNKS: readonly Uint8Array[] = Object.freeze([])
+
+/** A promise read of exactly `n` bytes (the handshake). */
 interface PendingRead {
   readonly n: number
   readonly resolve: (b: Uint8Array) => void
@@ -202,156 +212,10 @@ export interface RLPxMsgReceiver {
   onReadError(err: Error): void
 }
 
-/** What {@link RLPxConn.tryRead} has of a message that is not buffered in full yet. */
-class PartialRead {
-  constructor(
-    readonly codec: FrameCodec,
-    readonly limit: number,
-    readonly header: FrameHeader | undefined,
-  ) {}
-}
-
-/** A message read waiting for bytes. */
-interface MsgWait {
-  readonly codec: FrameCodec
-  readonly limit: number
-  /** Set once the frame's header is read. */
-  header: FrameHeader | undefined
-  /** Monotonic time at which the read times out. */
-  readonly deadline: number
-  readonly receiver: RLPxMsgReceiver
-  readonly signal: AbortSignal | undefined
-  onAbort: (() => void) | undefined
-}
-
-/**
- * Exact-size reads over the chunks a socket emits. Memory follows bytes received: nothing is
- * allocated from a length a peer claims, chunks are only joined once a read is complete.
- *
- * Two ways to wait: {@link read} (a promise for `n` bytes: the handshake), or `waiting` set by
- * the owner, which is then called back on every change (message reads, without a promise per
- * step).
- */
-class ChunkReader<O> {
-  // BOUNDED: the socket is paused once `buffered` passes the high-water mark with no read
-  // waiting; while a read waits, it holds at most that read's size (checked by the caller first).
-  private readonly chunks: Uint8Array[] = []
-  private head = 0
-  private buffered = 0
-  private pending: PendingRead | undefined
-  /** Set once no more bytes will arrive: why. */
-  endError: Error | undefined
-  private dead = false
-  /** The owner waits for bytes (a message read): call it back, never pause the socket. */
-  waiting = false
-
-  constructor(
-    private readonly socket: Duplex,
-    private readonly highWaterMark: number,
-    /** Called with `owner` when bytes arrive or the stream ends while `waiting`. */
-    private readonly readable: (owner: O) => void,
-    private readonly owner: O,
-  ) {}
-
-  private onReadable(): void {
-    this.readable(this.owner)
-  }
-
-  push(chunk: Uint8Array): void {
-    if (chunk.length === 0 || this.dead) return
-    this.chunks.push(chunk)
-    this.buffered += chunk.length
-    const p = this.pending
-    if (p !== undefined) {
-      if (this.buffered >= p.n) {
-        this.pending = undefined
-        p.resolve(this.take(p.n))
-      }
-    } else if (this.waiting) this.onReadable()
-    this.maybePause()
-  }
-
-  /** Pause the socket while nobody waits and the buffer is above the high-water mark. */
-  maybePause(): void {
-    if (this.pending === undefined && !this.waiting && this.buffered >= this.highWaterMark)
-      this.socket.pause()
-  }
-
-  /** Start waiting for bytes (the owner is called back); the socket flows. */
-  startWaiting(): void {
-    this.waiting = true
-    this.socket.resume()
-  }
-
-  /** No more bytes will arrive: reads the buffer cannot satisfy fail with `err`. */
-  end(err: Error): void {
-    this.endError ??= err
-    const p = this.pending
-    if (p !== undefined) {
-      this.pending = undefined
-      p.reject(this.endError)
-    }
-    if (this.waiting) this.onReadable()
-  }
-
-  /** Drop what is buffered and ignore later chunks; reads keep failing with the error they had. */
-  drop(): void {
-    this.dead = true
-    this.chunks.length = 0
-    this.head = 0
-    this.buffered = 0
-  }
-
-  /** Drop everything and fail with `err` from now on (a waiting owner is not called back). */
-  fail(err: Error): void {
-    this.drop()
-    this.endError = err
-    this.waiting = false
-    this.end(err)
-  }
-
-  get length(): number {
-    return this.buffered
-  }
-
-  read(n: number): Promise<Uint8Array> {
-    if (this.pending !== undefined) return Promise.reject(new Error('concurrent read'))
-    if (this.buffered >= n) return Promise.resolve(this.take(n))
-    if (this.endError !== undefined) return Promise.reject(this.endError)
-    return new Promise<Uint8Array>((resolve, reject) => {
-      this.pending = { n, resolve, reject }
-      this.socket.resume()
-    })
-  }
-
-  /** Take exactly `n` bytes (`n <= length`): a view when one chunk holds them, else one copy. */
-  take(n: number): Uint8Array {
-    this.buffered -= n
-    const first = this.chunks[0]!
-    if (first.length - this.head >= n) {
-      const out = first.subarray(this.head, this.head + n)
-      this.head += n
-      if (this.head === first.length) {
-        this.chunks.shift()
-        this.head = 0
-      }
-      return out
-    }
-    const out = new Uint8Array(n)
-    let o = 0
-    while (o < n) {
-      const c = this.chunks[0]!
-      const k = Math.min(c.length - this.head, n - o)
-      out.set(c.subarray(this.head, this.head + k), o)
-      o += k
-      this.head += k
-      if (this.head === c.length) {
-        this.chunks.shift()
-        this.head = 0
-      }
-    }
-    return out
-  }
+/** The abort signal of a waiting message read and its listener (only for reads given a signal). */
+interface ReadAbort {
+  readonly signal: AbortSignal
+  readonly listener: () => void
 }
 
 /**
@@ -372,16 +236,41 @@ export class RLPxConn {
   private readonly random: RandomSource
   private readonly log: Logger
   private snappyCodec: SnappyCodec | undefined
-  private readonly reader: ChunkReader<RLPxConn>
-  private state: ConnState = { kind: 'new' }
+  private state: ConnState = STATE_NEW
   private snappyOn = false
-  private reading = false
-  /** The message read waiting for bytes, if any. */
-  private msgWait: MsgWait | undefined
+
+  // Reads: exact-size reads over the chunks the socket emits, kept here rather than in an
+  // object of their own (one object fewer per connection). Memory follows bytes received:
+  // nothing is allocated from a length a peer claims, chunks are only joined once a read is
+  // complete. Two ways to wait for bytes: a promise for `n` bytes ({@link readBytes}: the
+  // handshake), or a message read ({@link wait}), continued on every chunk by {@link pumpRead}.
+  // Once the state is closed, its `readError` is what reads the buffer cannot satisfy fail with.
+
+  // BOUNDED: the socket is paused once `buffered` passes the high-water mark with no read
+  // waiting; while a read waits, it holds at most that read's size (checked by the caller first).
+  // {@link NO_CHUNKS} while empty.
+  private chunks: Uint8Array[] = NO_CHUNKS as Uint8Array[]
+  /** Bytes of `chunks[0]` already taken. */
+  private head = 0
+  /** Bytes buffered (in `chunks`, after `head`). */
+  private buffered = 0
+  /** The handshake's read waiting for bytes, if any. */
+  private pendingRead: PendingRead | undefined
+  /** The receiver of the message read waiting for bytes; set exactly while one waits. */
+  private readReceiver: RLPxMsgReceiver | undefined
+  /** The waiting message read's frame-size limit. */
+  private readLimit = 0
+  /** The waiting message read's frame header, once read. */
+  private readFrameHeader: FrameHeader | undefined
+  /** When the waiting message read times out (monotonic ms). */
+  private readDeadline = Number.POSITIVE_INFINITY
+  /** The waiting message read's abort signal and listener, when it was given one. */
+  private readAbort: ReadAbort | undefined
   /** The connection's read timer (see {@link readMsg}); left armed after reads complete. */
   private readTimer: Timer | undefined
   /** When it fires (monotonic ms). */
   private readTimerDue = Number.POSITIVE_INFINITY
+
   /** The socket is corked until the next tick (see {@link writeRaw}). */
   private corked = false
   /** Tail of the write queue (undefined when idle): each write starts when the previous one settled. */
@@ -396,7 +285,6 @@ export class RLPxConn {
     this.random = deps.random ?? secureRandom
     this.log = deps.logger ?? silentLogger
     this.snappyCodec = deps.snappy
-    this.reader = new ChunkReader<RLPxConn>(socket, this.config.readHighWaterMark, RLPxConn.pump, this)
     // Every frame goes out in one write, so Nagle's algorithm only adds latency (Go's TCP
     // connections, and so go-ethereum's, have it off too).
     ;(socket as Partial<Pick<Socket, 'setNoDelay'>>).setNoDelay?.(true)
@@ -412,14 +300,11 @@ export class RLPxConn {
     if (socket.destroyed) this.socketEnded('socket closed')
   }
 
-  private static pump(conn: RLPxConn): void {
-    conn.pumpRead()
-  }
   // Socket listeners: Node calls them with the socket as `this` (a static's own `this`, the
   // class, is never used).
   private static onData(this: Duplex, chunk: Uint8Array): void {
     // biome-ignore lint/complexity/noThisInStatic: `this` is the socket (an event listener)
-    connOf(this)?.reader.push(chunk)
+    connOf(this)?.onChunk(chunk)
   }
   // The error objects are only built when they change the state (not for the 'close' that
   // follows every 'end', nor after a local close).
@@ -487,7 +372,7 @@ export class RLPxConn {
       // Already closed (for example by the peer): make buffered frames unreadable from now on.
       if (s.codec !== undefined) {
         this.state = { ...s, codec: undefined }
-        this.reader.drop()
+        this.dropBuffered()
       }
       return
     }
@@ -538,7 +423,7 @@ export class RLPxConn {
     }
     assertBytes('privateKey', opts.privateKey, 32)
     if (opts.remotePublicKey !== undefined) assertBytes('remotePublicKey', opts.remotePublicKey, 64)
-    this.state = { kind: 'handshaking' }
+    this.state = STATE_HANDSHAKING
     const timeoutMs = opts.timeoutMs ?? this.config.handshakeTimeoutMs
     try {
       const secrets = await this.deadline(timeoutMs, 'RLPx handshake', opts.signal, () =>
@@ -574,7 +459,7 @@ export class RLPxConn {
     const format: HandshakeFormat = opts.legacy ? 'legacy' : 'eip8'
     await this.writeBytes(hs.makeAuth(format))
     const { secrets } = await readHandshakePacket(
-      (n) => this.reader.read(n),
+      (n) => this.readBytes(n),
       ACK_LEGACY_SIZE,
       (packet, f) => hs.readAck(packet, f),
       this.config.allowLegacyHandshake,
@@ -590,7 +475,7 @@ export class RLPxConn {
       ...(opts.nonce ? { nonce: opts.nonce } : {}),
     })
     await readHandshakePacket(
-      (n) => this.reader.read(n),
+      (n) => this.readBytes(n),
       AUTH_LEGACY_SIZE,
       (packet, f) => hs.readAuth(packet, f),
       this.config.allowLegacyHandshake,
@@ -613,16 +498,15 @@ export class RLPxConn {
    * `readTimeoutMs` old.
    */
   readMsg(opts: RLPxIoOptions = {}): Promise<RLPxMsg> {
-    let got: RLPxMsg | PartialRead
+    let got: RLPxMsg | undefined
     try {
       got = this.tryRead(opts)
     } catch (err) {
       return Promise.reject(err)
     }
-    if (!(got instanceof PartialRead)) return Promise.resolve(got)
-    const p = got
+    if (got !== undefined) return Promise.resolve(got)
     return new Promise<RLPxMsg>((resolve, reject) => {
-      this.wait(p, { onMsg: resolve, onReadError: reject }, opts.signal)
+      this.wait({ onMsg: resolve, onReadError: reject }, opts.signal)
     })
   }
 
@@ -636,82 +520,92 @@ export class RLPxConn {
    */
   readMsgOrWait(receiver: RLPxMsgReceiver, opts: RLPxIoOptions = {}): RLPxMsg | undefined {
     const got = this.tryRead(opts)
-    if (!(got instanceof PartialRead)) return got
-    this.wait(got, receiver, opts.signal)
+    if (got !== undefined) return got
+    this.wait(receiver, opts.signal)
     return undefined
   }
 
-  /** The next message if it is buffered in full; else what is read of it so far. Throws. */
-  private tryRead(opts: RLPxIoOptions): RLPxMsg | PartialRead {
-    const s = this.state
-    const codec = s.kind === 'open' || (s.kind === 'closed' && s.codec) ? s.codec : undefined
+  /**
+   * The next message if it is buffered in full. Else undefined, with the read's limit and its
+   * frame header (when read) left in `readLimit` and `readFrameHeader` for {@link wait}. Throws.
+   */
+  private tryRead(opts: RLPxIoOptions): RLPxMsg | undefined {
+    const codec = this.readCodec()
     if (codec === undefined) throw this.notOpen()
-    if (this.reading) throw new Error('readMsg: another read is in progress')
+    if (this.readReceiver !== undefined) throw new Error('readMsg: another read is in progress')
     const signal = opts.signal
     if (signal?.aborted) throw abortReason(signal)
-    const r = this.reader
     const limit = Math.min(opts.maxFrameSize ?? this.config.maxFrameSize, this.config.maxFrameSize)
     let header: FrameHeader | undefined
     try {
-      if (r.length >= FRAME_HEADER_SIZE) {
-        header = this.readHeader(codec, r.take(FRAME_HEADER_SIZE), limit)
-        if (r.length >= header.bodyLength) return this.readBody(codec, r.take(header.bodyLength))
+      if (this.buffered >= FRAME_HEADER_SIZE) {
+        header = this.readHeader(codec, this.take(FRAME_HEADER_SIZE), limit)
+        if (this.buffered >= header.bodyLength) return this.readBody(codec, this.take(header.bodyLength))
       }
-      if (r.endError !== undefined) throw r.endError
+      const endError = this.endError()
+      if (endError !== undefined) throw endError
     } catch (err) {
       const e = err instanceof Error ? err : new Error(String(err))
       this.fail(e, true)
       throw e
     }
-    return new PartialRead(codec, limit, header)
+    this.readLimit = limit
+    this.readFrameHeader = header
+    return undefined
   }
 
-  /** Wait for the rest of a message: `receiver` is told once, from a socket event or a timer. */
-  private wait(p: PartialRead, receiver: RLPxMsgReceiver, signal: AbortSignal | undefined): void {
-    const w: MsgWait = {
-      codec: p.codec,
-      limit: p.limit,
-      header: p.header,
-      deadline: this.clock.monotonic() + this.config.readTimeoutMs,
-      receiver,
-      signal,
-      onAbort: undefined,
-    }
+  /**
+   * Wait for the rest of the message {@link tryRead} started: `receiver` is told once, from a
+   * socket event or a timer.
+   */
+  private wait(receiver: RLPxMsgReceiver, signal: AbortSignal | undefined): void {
+    this.readDeadline = this.clock.monotonic() + this.config.readTimeoutMs
     if (signal !== undefined) {
-      w.onAbort = () => {
-        if (this.msgWait === w) this.failRead(w, abortReason(signal))
+      const a: ReadAbort = {
+        signal,
+        listener: () => {
+          if (this.readAbort === a) this.failRead(receiver, abortReason(signal))
+        },
       }
-      signal.addEventListener('abort', w.onAbort, { once: true })
+      this.readAbort = a
+      signal.addEventListener('abort', a.listener, { once: true })
     }
-    this.msgWait = w
-    this.reading = true
+    this.readReceiver = receiver
     // While the ciphers are held, the timer also comes back to release them once idle.
-    const check = p.codec.holdsCiphers ? this.config.idleCipherReleaseMs : Number.POSITIVE_INFINITY
+    const check = this.readCodec()?.holdsCiphers ? this.config.idleCipherReleaseMs : Number.POSITIVE_INFINITY
     this.armReadTimer(Math.min(this.config.readTimeoutMs, check))
-    this.reader.startWaiting()
+    this.socket.resume()
   }
 
   /** Bytes arrived or the stream ended while a message read waits: finish it if possible. */
   private pumpRead(): void {
-    const w = this.msgWait
-    if (w === undefined) return
-    const r = this.reader
+    const receiver = this.readReceiver
+    if (receiver === undefined) return
     let msg: RLPxMsg | undefined
     try {
-      if (w.header === undefined && r.length >= FRAME_HEADER_SIZE)
-        w.header = this.readHeader(w.codec, r.take(FRAME_HEADER_SIZE), w.limit)
-      if (w.header !== undefined && r.length >= w.header.bodyLength)
-        msg = this.readBody(w.codec, r.take(w.header.bodyLength))
-      else if (r.endError !== undefined) throw r.endError
+      // While a read waits the connection is open, or closed by the peer with its codec left.
+      const codec = this.readCodec()
+      if (codec === undefined) throw this.notOpen()
+      let header = this.readFrameHeader
+      if (header === undefined && this.buffered >= FRAME_HEADER_SIZE) {
+        header = this.readHeader(codec, this.take(FRAME_HEADER_SIZE), this.readLimit)
+        this.readFrameHeader = header
+      }
+      if (header !== undefined && this.buffered >= header.bodyLength)
+        msg = this.readBody(codec, this.take(header.bodyLength))
+      else {
+        const endError = this.endError()
+        if (endError !== undefined) throw endError
+      }
     } catch (err) {
-      this.failRead(w, err instanceof Error ? err : new Error(String(err)))
+      this.failRead(receiver, err instanceof Error ? err : new Error(String(err)))
       return
     }
     if (msg === undefined) return
-    this.endWait(w)
-    r.maybePause()
+    this.endWait()
+    this.maybePause()
     // Last: the receiver may start the next read right away.
-    w.receiver.onMsg(msg)
+    receiver.onMsg(msg)
   }
 
   /** Arm the connection's read timer to fire in `ms`, unless it is armed to fire sooner. */
@@ -735,30 +629,33 @@ export class RLPxConn {
     const s = this.state
     const idleMs = this.config.idleCipherReleaseMs
     const checkAgain = s.kind === 'open' && Number.isFinite(idleMs) && s.codec.releaseIfIdle()
-    const w = this.msgWait
-    if (w === undefined) return
-    const left = w.deadline - this.clock.monotonic()
+    const receiver = this.readReceiver
+    if (receiver === undefined) return
+    const left = this.readDeadline - this.clock.monotonic()
     if (left > 0) {
       this.armReadTimer(checkAgain ? Math.min(left, idleMs) : left)
       return
     }
     const ms = this.config.readTimeoutMs
-    this.failRead(w, new TimeoutError(`RLPx frame read timed out after ${ms} ms`, ms))
+    this.failRead(receiver, new TimeoutError(`RLPx frame read timed out after ${ms} ms`, ms))
   }
 
-  /** The waiting read is over (whichever way). */
-  private endWait(w: MsgWait): void {
-    this.msgWait = undefined
-    this.reading = false
-    this.reader.waiting = false
-    if (w.onAbort !== undefined) w.signal?.removeEventListener('abort', w.onAbort)
+  /** The waiting message read is over (whichever way). */
+  private endWait(): void {
+    this.readReceiver = undefined
+    this.readFrameHeader = undefined
+    const a = this.readAbort
+    if (a !== undefined) {
+      this.readAbort = undefined
+      a.signal.removeEventListener('abort', a.listener)
+    }
   }
 
-  /** The waiting read failed: the connection fails with the same error. */
-  private failRead(w: MsgWait, err: Error): void {
-    this.endWait(w)
+  /** The waiting message read failed: the connection fails with the same error. */
+  private failRead(receiver: RLPxMsgReceiver, err: Error): void {
+    this.endWait()
     this.fail(err, true)
-    w.receiver.onReadError(err)
+    receiver.onReadError(err)
   }
 
   /** Check a frame header; the size limit is decided here, before the body is buffered. */
@@ -848,6 +745,110 @@ export class RLPxConn {
     const data = this.snappyOn ? snappyCompress(payload, this.snappyCodec ?? defaultSnappy()) : payload
     const frame = s.codec.encodeFrame(code, data) // RangeError if the frame exceeds 2^24 − 1
     return { size: data.length, flushed: this.writeRaw(frame) }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Received bytes
+
+  /** A chunk from the socket: buffer it, then let a waiting read take what it needs. */
+  private onChunk(chunk: Uint8Array): void {
+    // Closed with no codec left (failed, closed here, or closed before the handshake ended):
+    // nothing more can be read, so later chunks are not kept.
+    const s = this.state
+    if (chunk.length === 0 || (s.kind === 'closed' && s.codec === undefined)) return
+    if (this.chunks === NO_CHUNKS) this.chunks = [chunk]
+    else this.chunks.push(chunk)
+    this.buffered += chunk.length
+    const p = this.pendingRead
+    if (p !== undefined) {
+      if (this.buffered >= p.n) {
+        this.pendingRead = undefined
+        p.resolve(this.take(p.n))
+      }
+    } else if (this.readReceiver !== undefined) this.pumpRead()
+    this.maybePause()
+  }
+
+  /** Pause the socket while nobody waits and the buffer is above the high-water mark. */
+  private maybePause(): void {
+    if (
+      this.pendingRead === undefined &&
+      this.readReceiver === undefined &&
+      this.buffered >= this.config.readHighWaterMark
+    )
+      this.socket.pause()
+  }
+
+  /** Exactly `n` bytes, once buffered (the handshake). */
+  private readBytes(n: number): Promise<Uint8Array> {
+    if (this.pendingRead !== undefined) return Promise.reject(new Error('concurrent read'))
+    if (this.buffered >= n) return Promise.resolve(this.take(n))
+    const endError = this.endError()
+    if (endError !== undefined) return Promise.reject(endError)
+    return new Promise<Uint8Array>((resolve, reject) => {
+      this.pendingRead = { n, resolve, reject }
+      this.socket.resume()
+    })
+  }
+
+  /** Take exactly `n` bytes (`n <= buffered`): a view when one chunk holds them, else one copy. */
+  private take(n: number): Uint8Array {
+    this.buffered -= n
+    const first = this.chunks[0]!
+    if (first.length - this.head >= n) {
+      const out = first.subarray(this.head, this.head + n)
+      this.head += n
+      if (this.head === first.length) this.shiftChunk()
+      return out
+    }
+    const out = new Uint8Array(n)
+    let o = 0
+    while (o < n) {
+      const c = this.chunks[0]!
+      const k = Math.min(c.length - this.head, n - o)
+      out.set(c.subarray(this.head, this.head + k), o)
+      o += k
+      this.head += k
+      if (this.head === c.length) this.shiftChunk()
+    }
+    return out
+  }
+
+  /** The first chunk is all taken: drop it (the last one: back to the shared empty list). */
+  private shiftChunk(): void {
+    if (this.chunks.length === 1) this.chunks = NO_CHUNKS as Uint8Array[]
+    else this.chunks.shift()
+    this.head = 0
+  }
+
+  /** Drop what is buffered (later chunks are ignored once the codec is gone). */
+  private dropBuffered(): void {
+    this.chunks = NO_CHUNKS as Uint8Array[]
+    this.head = 0
+    this.buffered = 0
+  }
+
+  /** No more bytes will arrive: reads the buffer cannot satisfy fail with the state's `readError`. */
+  private endReads(): void {
+    const p = this.pendingRead
+    if (p !== undefined) {
+      this.pendingRead = undefined
+      p.reject(this.endError()!)
+    }
+    // A waiting message read takes what is buffered, or fails.
+    if (this.readReceiver !== undefined) this.pumpRead()
+  }
+
+  /** Set once no more bytes will arrive (the connection is closed): why. */
+  private endError(): ConnectionClosedError | undefined {
+    const s = this.state
+    return s.kind === 'closed' ? s.readError : undefined
+  }
+
+  /** The codec messages are read with: the open connection's, or the one left after the peer closed. */
+  private readCodec(): FrameCodec | undefined {
+    const s = this.state
+    return s.kind === 'open' || s.kind === 'closed' ? s.codec : undefined
   }
 
   // -------------------------------------------------------------------------------------------
@@ -964,19 +965,17 @@ export class RLPxConn {
   /** The peer closed or the socket failed: keep buffered bytes readable, fail everything else. */
   private remoteClosed(err: ConnectionClosedError): void {
     const s = this.state
-    if (s.kind === 'closed') {
-      this.reader.end(err)
-      return
-    }
+    if (s.kind === 'closed') return
     this.state = {
       kind: 'closed',
       error: err,
+      readError: err,
       codec: s.kind === 'open' ? s.codec : undefined,
       remotePublicKey: s.kind === 'open' ? s.remotePublicKey : undefined,
     }
     this.cancelReadTimer()
     // A waiting read takes what is buffered, or fails with `err` (and clears the codec).
-    this.reader.end(err)
+    this.endReads()
     this.log.debug('rlpx connection closed by peer', { err })
     this.rejectWriters(err)
     if (!this.socket.destroyed) {
@@ -990,22 +989,31 @@ export class RLPxConn {
     const s = this.state
     const closed =
       err instanceof ConnectionClosedError ? err : new ConnectionClosedError(err.message, { cause: err })
-    const w = this.msgWait
-    if (w !== undefined) this.endWait(w)
-    this.reader.fail(closed)
+    const receiver = this.readReceiver
+    if (receiver !== undefined) this.endWait()
+    this.dropBuffered()
     this.cancelReadTimer()
-    if (s.kind === 'closed') {
-      // Already closed (for example by the peer): make buffered frames unreadable from now on.
-      this.state = { ...s, codec: undefined }
-    } else {
-      this.state = { kind: 'closed', error: err, codec: undefined, remotePublicKey: this.remotePublicKey }
+    // Already closed (for example by the peer): make buffered frames unreadable from now on.
+    this.state =
+      s.kind === 'closed'
+        ? { ...s, readError: closed, codec: undefined }
+        : {
+            kind: 'closed',
+            error: err,
+            readError: closed,
+            codec: undefined,
+            remotePublicKey: this.remotePublicKey,
+          }
+    // A handshake read fails with `closed` (a waiting message read was ended above: told last).
+    this.endReads()
+    if (s.kind !== 'closed') {
       if (logIt) this.log.debug('rlpx connection failed', { err })
       if (this.closeWaiters?.size) this.rejectWriters(this.closedError())
       // Frames written in this tick still go out (as they did before writes were corked).
       this.flushWrites()
       this.socket.destroy()
     }
-    w?.receiver.onReadError(closed)
+    receiver?.onReadError(closed)
   }
 
   private cancelReadTimer(): void {

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { getEventListeners } from 'node:events'
 import type { Duplex } from 'node:stream'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
@@ -729,5 +730,166 @@ describe('RLPxConn: idle connections release their cipher contexts', () => {
     assert.equal(b.holdsCipherContexts, false)
     await clock.advance(1)
     await assert.rejects(r, (e: unknown) => e instanceof TimeoutError && e.timeoutMs === 30_000)
+  })
+})
+
+describe('RLPxConn: buffered reads', () => {
+  /** A connection `b` facing a hand-driven initiator that writes raw frames to `sa`. */
+  async function rawPair(config?: Partial<RLPxConnConfig>) {
+    const [sa, sb] = duplexPair({ highWaterMark: 1 << 20 })
+    const clock = new SimulatedClock(0)
+    const b = new RLPxConn(sb, { clock }, config)
+    const [codec] = await Promise.all([rawInitiator(sa), b.handshake({ privateKey: privB })])
+    return { sa, sb, b, codec, clock }
+  }
+
+  it('a frame whose header is buffered before the read starts completes once its body arrives', async () => {
+    const { sa, b, codec } = await rawPair()
+    const payload = rand.bytes(500)
+    const frame = codec.encodeFrame(0x21, payload)
+    sa.write(frame.subarray(0, 100)) // the header and part of the body
+    await settle()
+    const { got, receiver } = (() => {
+      const got: RLPxMsg[] = []
+      return {
+        got,
+        receiver: { onMsg: (m: RLPxMsg) => got.push(m), onReadError: (e: Error) => assert.fail(e) },
+      }
+    })()
+    assert.equal(b.readMsgOrWait(receiver), undefined)
+    sa.write(frame.subarray(100, 300))
+    await settle()
+    assert.equal(got.length, 0)
+    sa.write(frame.subarray(300))
+    await settle()
+    assert.equal(got.length, 1)
+    assert.equal(got[0]?.code, 0x21)
+    assert.deepEqual(got[0]?.payload, payload)
+    b.close()
+  })
+
+  it("a read's maxFrameSize applies to its frame only, also when its header was buffered first", async () => {
+    const { sa, b, codec } = await rawPair()
+    // Within the limit: read with the lower limit, header buffered before the read.
+    const small = codec.encodeFrame(0x10, Uint8Array.of(0xc1, 0x01))
+    sa.write(small.subarray(0, 40))
+    await settle()
+    const r1 = b.readMsg({ maxFrameSize: 64 })
+    sa.write(small.subarray(40))
+    assert.equal((await r1).code, 0x10)
+    // The next read, without a limit of its own, waits for a frame far over 64 bytes.
+    const r2 = b.readMsg()
+    await settle()
+    sa.write(codec.encodeFrame(0x11, new Uint8Array(5000)))
+    assert.equal((await r2).payload.length, 5000)
+    // A waiting read with a lower limit refuses a larger frame from its header.
+    const r3 = b.readMsg({ maxFrameSize: 64 })
+    await settle()
+    sa.write(codec.encodeFrame(0x12, new Uint8Array(100)).subarray(0, 32))
+    await assert.rejects(r3, (e: unknown) => e instanceof DecodeError && /limit of 64/.test(e.message))
+    assert.equal(b.status, 'closed')
+  })
+
+  it('a read given a signal leaves no listener on it once done, and a later abort changes nothing', async () => {
+    const { a, b } = await connectedPair()
+    const ac = new AbortController()
+    for (let i = 0; i < 5; i++) {
+      const r = b.readMsg({ signal: ac.signal })
+      await settle()
+      await a.writeMsg(0x10, Uint8Array.of(0xc1, i))
+      assert.equal((await r).payload[1], i)
+    }
+    await a.writeMsg(0x10, EMPTY_PAYLOAD)
+    await settle()
+    await b.readMsg({ signal: ac.signal }) // buffered: never waits
+    assert.equal(getEventListeners(ac.signal, 'abort').length, 0)
+    ac.abort()
+    assert.equal(b.status, 'open')
+    const r = b.readMsg()
+    await a.writeMsg(0x11, EMPTY_PAYLOAD)
+    assert.equal((await r).code, 0x11)
+    // A read that fails (here: the peer closed) also lets go of its listener.
+    const ac2 = new AbortController()
+    const failed = b.readMsg({ signal: ac2.signal })
+    await settle()
+    a.close()
+    await assert.rejects(failed, ConnectionClosedError)
+    assert.equal(getEventListeners(ac2.signal, 'abort').length, 0)
+  })
+
+  it('pauses the socket above the high-water mark while no read waits, and flows again for a read', async () => {
+    const { sa, sb, b, codec } = await rawPair({ readHighWaterMark: 4096 })
+    const frames = Array.from({ length: 20 }, (_, i) =>
+      codec.encodeFrame(0x10 + i, new Uint8Array(1000).fill(i)),
+    )
+    for (const f of frames) sa.write(f)
+    await settle(10)
+    assert.equal(sb.isPaused(), true, 'paused with no read waiting')
+    for (let i = 0; i < frames.length; i++) {
+      const m = await b.readMsg()
+      assert.equal(m.code, 0x10 + i)
+      assert.ok(m.payload.every((x) => x === i))
+    }
+    // Nothing buffered: a waiting read has the socket flowing.
+    const r = b.readMsg()
+    assert.equal(sb.isPaused(), false)
+    sa.write(codec.encodeFrame(0x30, EMPTY_PAYLOAD))
+    assert.equal((await r).code, 0x30)
+    b.close()
+  })
+
+  it('a waiting read gets the frames the peer sent before closing, then ConnectionClosedError, once', async () => {
+    const { sa, b, codec } = await rawPair()
+    const got: { msg?: RLPxMsg; err?: Error }[] = []
+    const receiver = {
+      onMsg(msg: RLPxMsg): void {
+        got.push({ msg })
+        // Reading on from inside the callback: buffered frames come back at once, then the
+        // partial frame the peer left fails the read.
+        try {
+          for (let m = b.readMsgOrWait(receiver); m !== undefined; m = b.readMsgOrWait(receiver))
+            got.push({ msg: m })
+        } catch (err) {
+          got.push({ err: err as Error })
+        }
+      },
+      onReadError: (err: Error) => got.push({ err }),
+    }
+    assert.equal(b.readMsgOrWait(receiver), undefined)
+    // Frames are encoded in wire order (the MACs chain); the last one only half sent.
+    const frames = [0x10, 0x11, 0x12].map((code) => codec.encodeFrame(code, EMPTY_PAYLOAD))
+    sa.end(concatBytes(frames[0]!, frames[1]!, frames[2]!.subarray(0, 40)))
+    await settle()
+    assert.deepEqual(
+      got.map((g) => g.msg?.code ?? g.err?.name),
+      [0x10, 0x11, 'ConnectionClosedError'],
+    )
+    assert.equal(b.status, 'closed')
+    assert.throws(() => b.readMsgOrWait(receiver), ConnectionClosedError)
+  })
+
+  it('the handshake reads its packets in exact sizes from chunks of any size', async () => {
+    const [sa, sb] = duplexPair()
+    const b = new RLPxConn(sb, { clock: new SimulatedClock(0) })
+    const read = rawReader(sa)
+    const hs = new InitiatorHandshake({ privateKey: privA, remotePublicKey: pubB, random: seededRandom(9) })
+    const accepted = b.handshake({ privateKey: privB })
+    const auth = hs.makeAuth()
+    // The auth arrives in pieces (its 2-byte size prefix split too), followed by the first frame.
+    for (const [from, to] of [
+      [0, 1],
+      [1, 7],
+      [7, 200],
+      [200, auth.length],
+    ] as const) {
+      sa.write(auth.subarray(from, to))
+      await settle(1)
+    }
+    const { secrets } = await readHandshakePacket(read, ACK_LEGACY_SIZE, (p, f) => hs.readAck(p, f))
+    assert.deepEqual(await accepted, pubA)
+    const codec = new FrameCodec(secrets)
+    sa.write(codec.encodeFrame(0x10, Uint8Array.of(0xc1, 0x07)))
+    assert.deepEqual((await b.readMsg()).payload, Uint8Array.of(0xc1, 0x07))
+    b.close()
   })
 })
