@@ -50,15 +50,67 @@ export class QueueClosedError extends DevP2PError {
   override name = 'QueueClosedError' as const
 }
 
-interface Waiter<T> {
-  resolve(v: T): void
-  reject(e: unknown): void
-  signal: AbortSignal | undefined
-  onAbort: (() => void) | undefined
-}
-
 const NO_PUSHERS: readonly unknown[] = Object.freeze([])
 const NO_ITEMS: readonly unknown[] = Object.freeze([])
+/** `closedWith` of an open queue (any value, `undefined` too, can be a close reason). */
+const OPEN: unique symbol = Symbol('BoundedQueue.open')
+
+/**
+ * A waiting call that needs an object of its own: a shift() with an AbortSignal or behind the
+ * first waiting one, a push() while full. It is its own abort listener ({@link handleEvent}),
+ * so an abortable wait costs this object and no closure.
+ */
+abstract class Waiter<T, V> {
+  constructor(
+    /** The queue it waits on, which it leaves when the signal aborts. */
+    readonly q: BoundedQueue<T>,
+    readonly resolve: (v: V) => void,
+    readonly reject: (e: unknown) => void,
+    readonly signal: AbortSignal | undefined,
+  ) {}
+
+  /** Listen for the abort (the signal must not be aborted yet). */
+  listen(): void {
+    this.signal?.addEventListener('abort', this, { once: true })
+  }
+
+  /** Served or failed otherwise: stop listening, so the signal keeps no reference to the queue. */
+  unlisten(): void {
+    this.signal?.removeEventListener('abort', this)
+  }
+
+  /** The signal aborted: leave the queue, fail with its reason. */
+  handleEvent(): void {
+    this.leave()
+    this.reject(abortReason(this.signal!))
+  }
+
+  protected abstract leave(): void
+}
+
+/** A waiting shift(). */
+class Taker<T> extends Waiter<T, T> {
+  protected leave(): void {
+    // (bracket access: a private method of the queue, for its own waiters only)
+    this.q['dropTaker'](this)
+  }
+}
+
+/** A push() waiting for room, with its item. */
+class Pusher<T> extends Waiter<T, void> {
+  constructor(
+    q: BoundedQueue<T>,
+    resolve: () => void,
+    reject: (e: unknown) => void,
+    signal: AbortSignal | undefined,
+    readonly item: T,
+  ) {
+    super(q, resolve, reject, signal)
+  }
+  protected leave(): void {
+    this.q['dropPusher'](this)
+  }
+}
 
 /**
  * A FIFO of at most `capacity` items. `push` waits while full (this is how a protocol's slow
@@ -69,13 +121,21 @@ export class BoundedQueue<T> {
   // BOUNDED: at most `capacity` items. The shared frozen empty array until the first item that
   // has no taker waiting for it (an idle protocol, which waits, never needs one).
   private items: T[] = NO_ITEMS as T[]
-  // BOUNDED: one entry per pending shift() call; callers are the bounded set of protocol readers.
-  private readonly takers: Waiter<T>[] = []
+  // The first waiting shift(), in fields of the queue: an idle protocol's reader is the one
+  // waiting taker, and costs no array and, without a signal, no object. `takeWaiter` is the
+  // Taker that listens to its signal, when it has one. All undefined when no shift() waits.
+  private takeResolve: ((v: T) => void) | undefined = undefined
+  private takeReject: ((e: unknown) => void) | undefined = undefined
+  private takeWaiter: Taker<T> | undefined = undefined
+  // BOUNDED: the shift() calls waiting behind the first one, in call order; callers are the
+  // bounded set of protocol readers. Undefined unless two or more wait at once (rare), and
+  // again once they are down to one.
+  private takers: Taker<T>[] | undefined = undefined
   // BOUNDED: one entry per pending push(); the peer read loop pushes one at a time. Shared
   // (empty, frozen) until the first push that waits: most queues never have one.
-  private pushers: { item: T; w: Waiter<void> }[] = NO_PUSHERS as { item: T; w: Waiter<void> }[]
-  private closedWith: unknown = undefined
-  private closed = false
+  private pushers: Pusher<T>[] = NO_PUSHERS as Pusher<T>[]
+  /** {@link OPEN}, or the reason it was closed with. */
+  private closedWith: unknown = OPEN
 
   constructor(readonly capacity: number) {
     if (!Number.isInteger(capacity) || capacity < 1)
@@ -89,21 +149,19 @@ export class BoundedQueue<T> {
 
   /** True once closed. */
   get isClosed(): boolean {
-    return this.closed
+    return this.closedWith !== OPEN
   }
 
   /** Add an item; waits while the queue is full. */
   push(item: T, signal?: AbortSignal): Promise<void> {
-    if (this.closed) return Promise.reject(this.closedWith)
+    if (this.closedWith !== OPEN) return Promise.reject(this.closedWith)
     if (this.tryPush(item)) return Promise.resolve()
+    if (signal?.aborted) return Promise.reject(abortReason(signal))
     return new Promise<void>((resolve, reject) => {
-      const entry = { item, w: { resolve, reject, signal, onAbort: undefined as (() => void) | undefined } }
-      attach(entry.w, () => {
-        const i = this.pushers.indexOf(entry)
-        if (i >= 0) this.pushers.splice(i, 1)
-      })
+      const p = new Pusher(this, resolve, reject, signal, item)
+      p.listen()
       if (this.pushers === NO_PUSHERS) this.pushers = []
-      this.pushers.push(entry)
+      this.pushers.push(p)
     })
   }
 
@@ -112,11 +170,12 @@ export class BoundedQueue<T> {
    * where {@link push} would wait or fail.
    */
   tryPush(item: T): boolean {
-    if (this.closed) return false
-    const taker = this.takers.shift()
-    if (taker) {
-      detach(taker)
-      taker.resolve(item)
+    if (this.closedWith !== OPEN) return false
+    const resolve = this.takeResolve
+    if (resolve !== undefined) {
+      this.takeWaiter?.unlisten()
+      this.nextTaker()
+      resolve(item)
       return true
     }
     if (this.items.length < this.capacity) {
@@ -133,20 +192,29 @@ export class BoundedQueue<T> {
       const item = this.items.shift() as T
       const p = this.pushers.length > 0 ? this.pushers.shift() : undefined
       if (p) {
-        detach(p.w)
+        p.unlisten()
         this.items.push(p.item)
-        p.w.resolve()
+        p.resolve()
       }
       return Promise.resolve(item)
     }
-    if (this.closed) return Promise.reject(this.closedWith)
+    if (this.closedWith !== OPEN) return Promise.reject(this.closedWith)
+    if (signal?.aborted) return Promise.reject(abortReason(signal))
     return new Promise<T>((resolve, reject) => {
-      const w: Waiter<T> = { resolve, reject, signal, onAbort: undefined }
-      attach(w, () => {
-        const i = this.takers.indexOf(w)
-        if (i >= 0) this.takers.splice(i, 1)
-      })
-      this.takers.push(w)
+      if (this.takeResolve === undefined) {
+        // The first taker: its functions in the queue's fields; an object only for a signal.
+        this.takeResolve = resolve
+        this.takeReject = reject
+        if (signal !== undefined) {
+          this.takeWaiter = new Taker(this, resolve, reject, signal)
+          this.takeWaiter.listen()
+        }
+        return
+      }
+      const t = new Taker(this, resolve, reject, signal)
+      t.listen()
+      if (this.takers === undefined) this.takers = [t]
+      else this.takers.push(t)
     })
   }
 
@@ -155,39 +223,61 @@ export class BoundedQueue<T> {
    * unless `drop` is set.
    */
   close(reason: unknown, drop = false): void {
-    if (this.closed) return
-    this.closed = true
+    if (this.closedWith !== OPEN) return
     this.closedWith = reason
     if (drop && this.items.length > 0) this.items.length = 0
-    for (const w of this.takers.splice(0)) {
-      detach(w)
-      w.reject(reason)
+    const reject = this.takeReject
+    if (reject !== undefined) {
+      const rest = this.takers
+      this.takeWaiter?.unlisten()
+      this.takeResolve = this.takeReject = this.takeWaiter = this.takers = undefined
+      reject(reason)
+      for (const t of rest ?? []) {
+        t.unlisten()
+        t.reject(reason)
+      }
     }
     // (splice on the shared frozen empty array would throw)
     for (const p of this.pushers.length > 0 ? this.pushers.splice(0) : []) {
-      detach(p.w)
-      p.w.reject(reason)
+      p.unlisten()
+      p.reject(reason)
     }
   }
-}
 
-function attach<T>(w: Waiter<T>, remove: () => void): void {
-  const s = w.signal
-  if (!s) return
-  if (s.aborted) {
-    remove()
-    w.reject(abortReason(s))
-    return
+  /** The first taker is served or gone: the next one in order (if any) becomes the first. */
+  private nextTaker(): void {
+    const rest = this.takers
+    const t = rest?.shift()
+    if (t === undefined) {
+      this.takeResolve = this.takeReject = this.takeWaiter = undefined
+      return
+    }
+    if (rest!.length === 0) this.takers = undefined
+    this.takeResolve = t.resolve
+    this.takeReject = t.reject
+    this.takeWaiter = t.signal === undefined ? undefined : t
   }
-  w.onAbort = () => {
-    remove()
-    w.reject(abortReason(s))
-  }
-  s.addEventListener('abort', w.onAbort, { once: true })
-}
 
-function detach<T>(w: Waiter<T>): void {
-  if (w.signal && w.onAbort) w.signal.removeEventListener('abort', w.onAbort)
+  /** A taker's signal aborted (called by {@link Taker}): it leaves the line. */
+  // biome-ignore lint/correctness/noUnusedPrivateClassMembers: called by its Taker, the abort listener
+  private dropTaker(t: Taker<T>): void {
+    if (t === this.takeWaiter) {
+      this.nextTaker()
+      return
+    }
+    const rest = this.takers
+    const i = rest === undefined ? -1 : rest.indexOf(t)
+    if (i < 0) return
+    rest!.splice(i, 1)
+    if (rest!.length === 0) this.takers = undefined
+  }
+
+  /** A pusher's signal aborted (called by {@link Pusher}): it leaves the line, its item unqueued. */
+  // biome-ignore lint/correctness/noUnusedPrivateClassMembers: called by its Pusher, the abort listener
+  private dropPusher(p: Pusher<T>): void {
+    const i = this.pushers.indexOf(p)
+    if (i >= 0) this.pushers.splice(i, 1)
+  }
 }
 
 /** One end of a {@link msgPipe}. */

@@ -138,8 +138,6 @@ export class Peer {
   private started = false
   /** The ping timer while the peer runs. */
   private ping: Timer | undefined
-  /** What the transport calls back when a read it waited for completes (RLPx transports). */
-  private receiver: PeerReceiver | undefined
 
   constructor(init: PeerInit) {
     this.t = init.transport
@@ -260,16 +258,15 @@ export class Peer {
 
   /**
    * The read loop. Over a transport with `readMsgOrWait` (RLPx) it holds no promise while it
-   * waits: the transport calls the peer's receiver back. Otherwise (pipes in tests) it is an
-   * async loop over `readMsg`. No signal either way: when the peer ends, the transport is
-   * closed, which fails the pending read.
+   * waits: the transport calls the peer back ({@link onMsg}, {@link onReadError}). Otherwise
+   * (pipes in tests) it is an async loop over `readMsg`. No signal either way: when the peer
+   * ends, the transport is closed, which fails the pending read.
    */
   private startReading(): void {
     if (this.t.readMsgOrWait === undefined) {
       void this.readLoop()
       return
     }
-    this.receiver = new PeerReceiver(this, Peer.received, Peer.readFailed)
     this.readOn()
   }
 
@@ -277,8 +274,8 @@ export class Peer {
   private readOn(): void {
     try {
       for (;;) {
-        const m = this.t.readMsgOrWait!(this.receiver!)
-        if (m === undefined) return // the receiver is told
+        const m = this.t.readMsgOrWait!(asReceiver(this))
+        if (m === undefined) return // the peer is told
         if (!this.readOnAfter(this.handleMsg(m))) return
       }
     } catch (err) {
@@ -299,19 +296,22 @@ export class Peer {
     return false
   }
 
-  private static received(peer: Peer, m: TransportMsg): void {
+  /** {@link TransportMsgReceiver.onMsg}: the message a read waited for (the transport calls it). */
+  private onMsg(m: TransportMsg): void {
     let now: boolean
     try {
-      now = peer.readOnAfter(peer.handleMsg(m))
+      now = this.readOnAfter(this.handleMsg(m))
     } catch (err) {
-      peer.end(err)
+      this.end(err)
       return
     }
-    if (now) peer.readOn()
+    if (now) this.readOn()
   }
 
-  private static readFailed(peer: Peer, err: Error): void {
-    peer.end(err)
+  /** {@link TransportMsgReceiver.onReadError}: why a read that waited failed (the transport calls it). */
+  // biome-ignore lint/correctness/noUnusedPrivateClassMembers: the transport calls it (see asReceiver)
+  private onReadError(err: Error): void {
+    this.end(err)
   }
 
   private async readLoop(): Promise<void> {
@@ -434,19 +434,15 @@ export class Peer {
   }
 }
 
-/** The peer's {@link TransportMsgReceiver}: a small object whose functions are shared by all peers. */
-class PeerReceiver implements TransportMsgReceiver {
-  constructor(
-    private readonly peer: Peer,
-    private readonly received: (peer: Peer, m: TransportMsg) => void,
-    private readonly failed: (peer: Peer, err: Error) => void,
-  ) {}
-  onMsg(m: TransportMsg): void {
-    this.received(this.peer, m)
-  }
-  onReadError(err: Error): void {
-    this.failed(this.peer, err)
-  }
+/**
+ * The peer as its transport's {@link TransportMsgReceiver}, so a waiting read costs no object of
+ * its own. `onMsg` and `onReadError` are private to {@link Peer} (not its API: they would let
+ * anyone inject messages) yet on its prototype, where the transport calls them by name. The
+ * cast goes through their declared types, so a rename or a signature that no longer fits the
+ * interface fails to compile.
+ */
+function asReceiver(peer: Peer): TransportMsgReceiver {
+  return peer as unknown as { onMsg: Peer['onMsg']; onReadError: Peer['onReadError'] }
 }
 
 /**

@@ -7,7 +7,12 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { publicKeyFromPrivate } from '../../../src/crypto/index.js'
 import { BaseMsg, decodeDisconnect, encodeDisconnect, type Hello } from '../../../src/p2p/hello.js'
-import { expectMsg, type MsgReadWriter, type MsgTransport } from '../../../src/p2p/msg.js'
+import {
+  expectMsg,
+  type MsgReadWriter,
+  type MsgTransport,
+  type TransportMsgReceiver,
+} from '../../../src/p2p/msg.js'
 import { Peer, type PeerConfig } from '../../../src/p2p/peer.js'
 import { DiscReason, PeerProtocolError } from '../../../src/p2p/peer-error.js'
 import { matchProtocols, type Protocol, type ProtocolPeer } from '../../../src/p2p/protocol.js'
@@ -40,11 +45,15 @@ async function settle(rounds = 10): Promise<void> {
   for (let i = 0; i < rounds; i++) await new Promise((r) => setImmediate(r))
 }
 
-/** A Peer on one RLPx connection; the other end (`raw`) is driven by hand. */
+/**
+ * A Peer on one RLPx connection; the other end (`raw`) is driven by hand. `wrap` puts a
+ * wrapper between the peer and its transport.
+ */
 async function peerOverRlpx(
   p: Protocol,
   clock: SimulatedClock,
   config: Partial<PeerConfig> = {},
+  wrap: (t: MsgTransport) => MsgTransport = (t) => t,
 ): Promise<{ peer: Peer; raw: MsgTransport; rawConn: RLPxConn }> {
   const [sa, sb] = duplexPair()
   const a = new RLPxConn(sa, { clock, random: seededRandom(1) })
@@ -53,7 +62,7 @@ async function peerOverRlpx(
     a.handshake({ privateKey: privA, remotePublicKey: publicKeyFromPrivate(privB) }),
     b.handshake({ privateKey: privB }),
   ])
-  const transport = rlpxTransport(a)
+  const transport = wrap(rlpxTransport(a))
   assert.equal(typeof transport.readMsgOrWait, 'function', 'RLPx transports read without promises')
   const remote = hello(privB)
   const peer = new Peer({
@@ -175,6 +184,41 @@ describe('Peer over RLPx (callback read loop)', () => {
     assert.deepEqual(seen, [0, 1, 2, 3, 4, 5, 6, 7])
     for (let i = 0; i < 8; i++) await expectMsg(raw, 17, Uint8Array.of(0xc1, i))
     peer.disconnect()
+  })
+
+  it('is its own read receiver: the transport is handed the peer, no object of its own', async () => {
+    const clock = new SimulatedClock(0)
+    const receivers = new Set<TransportMsgReceiver>()
+    let waited = 0
+    const { peer, raw } = await peerOverRlpx(
+      proto(async (_p, rw) => {
+        for (;;) await rw.writeMsg(1, (await rw.readMsg()).payload)
+      }),
+      clock,
+      {},
+      (t) => ({
+        readMsg: (o) => t.readMsg(o),
+        readMsgOrWait: (r) => {
+          receivers.add(r)
+          const m = t.readMsgOrWait!(r)
+          if (m === undefined) waited++
+          return m
+        },
+        writeMsg: (code, payload, o) => t.writeMsg(code, payload, o),
+        setSnappy: (on) => t.setSnappy(on),
+        close: (err) => t.close(err),
+        closeGracefully: (ms) => t.closeGracefully!(ms),
+      }),
+    )
+    const end = peer.run()
+    for (let i = 0; i < 3; i++) {
+      await raw.writeMsg(16, Uint8Array.of(0xc1, i))
+      await expectMsg(raw, 17, Uint8Array.of(0xc1, i))
+    }
+    assert.ok(waited >= 3, 'the messages came through the callback')
+    assert.deepEqual([...receivers], [peer])
+    peer.disconnect()
+    await end
   })
 
   it('a read that waits 30 s for a frame ends the peer with a timeout (no Disconnect sent)', async () => {
