@@ -12,12 +12,17 @@
  *   ← {id, cmd: 'stats'}      → {id, established, failed, open, cpuUs}
  *   ← {id, cmd: 'mark'}       → {id}                                 restart peak-RSS sampling
  *   ← {id, cmd: 'mem', gc}    → {id, rss, peakRss, heapUsed, external, arrayBuffers}
+ *                                (with RLPX_BENCH_SMAPS_DIR set, a gc'd point also copies
+ *                                /proc/self/smaps there: `<impl>-<pid>-<n>.txt`, for
+ *                                scripts/smaps-diff.mjs)
  *   ← {id, cmd: 'snapshot', path} → {id, path}                     GC, then a V8 heap snapshot
  *   ← {id, cmd: 'exit'}                                              exits (cpu profiles written)
  *
  * It exits by itself when the parent goes away (IPC disconnect) or after `--max-ms`.
  */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { createServer, type Socket } from 'node:net'
+import { join } from 'node:path'
 import { writeHeapSnapshot } from 'node:v8'
 import { generatePrivateKey, publicKeyFromPrivate } from '../src/crypto/index.js'
 import { setupConnection } from '../src/p2p/transport.js'
@@ -129,6 +134,16 @@ function sample(): void {
   if (r > peakRss) peakRss = r
 }
 
+let smapsCopies = 0
+/** With RLPX_BENCH_SMAPS_DIR: a copy of /proc/self/smaps (Linux), to see which mappings grew. */
+function saveSmaps(): void {
+  const dir = process.env.RLPX_BENCH_SMAPS_DIR
+  if (!dir) return
+  mkdirSync(dir, { recursive: true })
+  // (copyFile reads nothing from procfs: its files report size 0)
+  writeFileSync(join(dir, `${impl}-${process.pid}-${++smapsCopies}.txt`), readFileSync('/proc/self/smaps'))
+}
+
 function exit(code: number): void {
   if (sampler) clearInterval(sampler)
   server.close()
@@ -159,6 +174,7 @@ process.on('message', (m: Cmd) => {
         g()
         g()
       }
+      if (m.gc) saveSmaps()
       const u = process.memoryUsage()
       reply({
         rss: u.rss,

@@ -30,9 +30,10 @@
  * Environment knobs (for profiling): RLPX_BENCH_IMPLS=ours|ethereumjs (default both),
  * RLPX_BENCH_PARTS=hs,tp,mem (default all), RLPX_BENCH_HS_CONC=1,8 (handshake concurrencies),
  * RLPX_BENCH_IDLE_PEERS=n and RLPX_BENCH_MEM_REPS=n (memory rows: peers, runs per median),
- * RLPX_BENCH_MEM_RATE=n (memory rows: at most n connections started per second; RSS grows more
- * per peer when peers arrive over time than in a burst, for both implementations),
- * RLPX_BENCH_HEAP_DIR=dir (heap snapshots of the memory rows),
+ * RLPX_BENCH_MEM_RATE=n (memory rows: at most n connections started per second; at 80/s the
+ * rows run long enough for the idle peers' first pings),
+ * RLPX_BENCH_HEAP_DIR=dir (heap snapshots of the memory rows), RLPX_BENCH_SMAPS_DIR=dir (copies of the
+ * server's /proc/self/smaps at each memory point, for scripts/smaps-diff.mjs),
  * RLPX_BENCH_SERVER_FLAGS="--cpu-prof ..." (extra node flags for the server children).
  */
 import { type ChildProcess, spawn } from 'node:child_process'
