@@ -11,7 +11,7 @@
  *   → {type: 'ready', port, publicKey}                              once listening
  *   ← {id, cmd: 'stats'}      → {id, established, failed, open, cpuUs}
  *   ← {id, cmd: 'mark'}       → {id}                                 restart peak-RSS sampling
- *   ← {id, cmd: 'mem', gc}    → {id, rss, peakRss, heapUsed, external, arrayBuffers}
+ *   ← {id, cmd: 'mem', gc}    → {id, rss, peakRss, heapUsed, heapTotal, young, external, arrayBuffers}
  *                                (with RLPX_BENCH_SMAPS_DIR set, a gc'd point also copies
  *                                /proc/self/smaps there: `<impl>-<pid>-<n>.txt`, for
  *                                scripts/smaps-diff.mjs)
@@ -23,7 +23,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { createServer, type Socket } from 'node:net'
 import { join } from 'node:path'
-import { writeHeapSnapshot } from 'node:v8'
+import { getHeapSpaceStatistics, writeHeapSnapshot } from 'node:v8'
 import { generatePrivateKey, publicKeyFromPrivate } from '../src/crypto/index.js'
 import { setupConnection } from '../src/p2p/transport.js'
 import { systemClock, toHex } from '../src/util/index.js'
@@ -134,6 +134,15 @@ function sample(): void {
   if (r > peakRss) peakRss = r
 }
 
+/** Physical memory of V8's young generation (its size is V8's per-process choice, by allocation rate). */
+function youngGeneration(): number {
+  let n = 0
+  for (const sp of getHeapSpaceStatistics())
+    if (sp.space_name === 'new_space' || sp.space_name === 'new_large_object_space')
+      n += sp.physical_space_size
+  return n
+}
+
 let smapsCopies = 0
 /** With RLPX_BENCH_SMAPS_DIR: a copy of /proc/self/smaps (Linux), to see which mappings grew. */
 function saveSmaps(): void {
@@ -181,6 +190,7 @@ process.on('message', (m: Cmd) => {
         peakRss,
         heapUsed: u.heapUsed,
         heapTotal: u.heapTotal,
+        young: youngGeneration(),
         external: u.external,
         arrayBuffers: u.arrayBuffers,
       })

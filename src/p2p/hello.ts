@@ -55,30 +55,67 @@ export function encodeHello(h: Omit<Hello, 'rest'> & { rest?: readonly RlpValue[
 
 const NO_REST: readonly RlpValue[] = Object.freeze([])
 
+/** Entries each intern table keeps at most (cleared when full: bounded, and it refills). */
+const INTERN_MAX = 256
 /**
- * Decode a Hello payload, leniently as geth: extra elements kept, any version accepted.
- * The id's length is checked by {@link checkHelloIdentity}, not here.
+ * Client names and capability lists seen in Hellos, shared by every peer that announces the
+ * same: each connected peer keeps its Hello for its whole life, and peers mostly run a handful of
+ * clients with the same capabilities (a capability list and its objects are ~150 B per peer, a
+ * client name ~60 B). Shared lists and their capabilities are frozen.
  */
-export function decodeHello(payload: Uint8Array): Hello {
-  if (payload.length > BASE_PROTOCOL_MAX_MSG_SIZE)
-    throw new DecodeError('hello', `message too large (${payload.length} > ${BASE_PROTOCOL_MAX_MSG_SIZE})`)
-  const { items, rest } = expectList(decode(payload), 5, 'hello')
-  const [v, n, c, p, id] = items
-  const capsList = c instanceof Uint8Array ? [] : c
-  if (c instanceof Uint8Array && c.length > 0) throw new DecodeError('hello', 'caps: expected a list')
-  const caps: Cap[] = capsList.map((cv) => {
+// BOUNDED: at most INTERN_MAX entries each; cleared when full.
+const internedCaps = new Map<string, readonly Cap[]>()
+// BOUNDED: at most INTERN_MAX entries each; cleared when full.
+const internedNames = new Map<string, string>()
+
+function intern<T>(table: Map<string, T>, key: string, make: () => T): T {
+  const have = table.get(key)
+  if (have !== undefined) return have
+  if (table.size >= INTERN_MAX) table.clear()
+  const v = make()
+  table.set(key, v)
+  return v
+}
+
+const NO_CAPS: readonly Cap[] = Object.freeze([])
+
+function decodeCaps(c: RlpValue | undefined): readonly Cap[] {
+  if (c instanceof Uint8Array) {
+    if (c.length > 0) throw new DecodeError('hello', 'caps: expected a list')
+    return NO_CAPS
+  }
+  const caps: Cap[] = (c ?? []).map((cv) => {
     const { items: ci } = expectList(cv, 2, 'hello cap')
     return {
       name: fromUtf8(expectBytes(ci[0], 'hello cap name', { maxLen: 32 })),
       version: decodeUint(ci[1], 'hello cap version', { maxBytes: 4 }),
     }
   })
+  if (caps.length === 0) return NO_CAPS
+  // Each name prefixed with its length: names may hold any character, yet no two lists share a key.
+  let key = ''
+  for (const x of caps) key += `${x.name.length}:${x.name}/${x.version};`
+  return intern(internedCaps, key, () => Object.freeze(caps.map((x) => Object.freeze(x))))
+}
+
+/**
+ * Decode a Hello payload, leniently as geth: extra elements kept, any version accepted.
+ * The id's length is checked by {@link checkHelloIdentity}, not here. Client names and
+ * capability lists are shared between Hellos that carry the same (frozen).
+ */
+export function decodeHello(payload: Uint8Array): Hello {
+  if (payload.length > BASE_PROTOCOL_MAX_MSG_SIZE)
+    throw new DecodeError('hello', `message too large (${payload.length} > ${BASE_PROTOCOL_MAX_MSG_SIZE})`)
+  const { items, rest } = expectList(decode(payload), 5, 'hello')
+  const [v, n, c, p, id] = items
+  const caps = decodeCaps(c)
+  const name = fromUtf8(expectBytes(n, 'hello name', { maxLen: BASE_PROTOCOL_MAX_MSG_SIZE })).slice(
+    0,
+    MAX_CLIENT_NAME,
+  )
   return {
     version: decodeUint(v, 'hello version', { maxBytes: 6 }),
-    name: fromUtf8(expectBytes(n, 'hello name', { maxLen: BASE_PROTOCOL_MAX_MSG_SIZE })).slice(
-      0,
-      MAX_CLIENT_NAME,
-    ),
+    name: intern(internedNames, name, () => name),
     caps,
     listenPort: decodeUint(p, 'hello listenPort', { maxBytes: 6 }),
     id: expectBytes(id, 'hello id', { maxLen: 128 }),

@@ -82,6 +82,41 @@ describe('Hello codec', () => {
       ),
     )
   })
+  it('shares client names and frozen capability lists between Hellos that carry the same', () => {
+    const id = new Uint8Array(64).fill(1)
+    const caps = [
+      { name: 'eth', version: 68 },
+      { name: 'snap', version: 1 },
+    ]
+    const a = decodeHello(encodeHello({ version: 5, name: 'Geth/v1.14', caps, listenPort: 0, id }))
+    const b = decodeHello(encodeHello({ version: 5, name: 'Geth/v1.14', caps, listenPort: 0, id }))
+    assert.equal(a.caps, b.caps, 'one list for both')
+    assert.ok(Object.isFrozen(a.caps) && a.caps.every((c) => Object.isFrozen(c)))
+    assert.deepEqual(a.caps, caps)
+    assert.equal(a.name, b.name)
+    const other = decodeHello(encodeHello({ version: 5, name: 'x', caps: caps.slice(1), listenPort: 0, id }))
+    assert.deepEqual(other.caps, caps.slice(1))
+    // Lists whose names contain the separators never share an entry.
+    const tricky = [{ name: 'a/1;1:b', version: 2 }]
+    const plain = [
+      { name: 'a', version: 1 },
+      { name: 'b', version: 2 },
+    ]
+    for (const list of [tricky, plain, tricky])
+      assert.deepEqual(
+        decodeHello(encodeHello({ version: 5, name: '', caps: list, listenPort: 0, id })).caps,
+        list,
+      )
+  })
+  it('keeps its intern tables bounded: thousands of distinct names and lists still decode right', () => {
+    const id = new Uint8Array(64).fill(1)
+    for (let i = 0; i < 2000; i++) {
+      const caps = [{ name: `c${i}`, version: i }]
+      const h = decodeHello(encodeHello({ version: 5, name: `client-${i}`, caps, listenPort: 0, id }))
+      assert.equal(h.name, `client-${i}`)
+      assert.deepEqual(h.caps, caps)
+    }
+  })
   it('rejects oversized and malformed hellos with DecodeError only', () => {
     assert.throws(() => decodeHello(new Uint8Array(2049)), DecodeError)
     fc.assert(
