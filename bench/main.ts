@@ -1,5 +1,7 @@
 /**
- * Entry point of `npm run bench`: runs the registered suites and prints their rows.
+ * Entry point of `npm run bench` (scripts/bench.mjs compiles the project into build/bench with
+ * tsc and runs this file compiled: what the package ships): runs the registered suites and
+ * prints their rows.
  *
  *   npm run bench                       all suites, readable text
  *   npm run bench -- primitives         only suites whose name contains "primitives"

@@ -23,9 +23,10 @@
  * measurement is bounded in time and count; the children are stopped in `finally` and exit by
  * themselves if this process goes away.
  *
- * Run from source (`npm run bench -- rlpx`, tsx) or compiled with tsc (the worker is then run
- * compiled too). Under tsx, `keepNames` wraps every named closure in `__name(...)`, which costs
- * CPU and a few KiB per idle peer that the compiled package does not pay.
+ * `npm run bench -- rlpx` compiles the project (scripts/bench.mjs) and runs it compiled, the worker
+ * too. From source (`node --import tsx bench/main.ts rlpx`) the worker runs under tsx, whose
+ * `keepNames` wraps every named closure in `__name(...)`: a few KiB per idle peer that the
+ * compiled package does not pay.
  *
  * Environment knobs (for profiling): RLPX_BENCH_IMPLS=ours|ethereumjs (default both),
  * RLPX_BENCH_PARTS=hs,tp,mem (default all), RLPX_BENCH_HS_CONC=1,8 (handshake concurrencies),
@@ -78,8 +79,12 @@ const MiB = 1024 * 1024
 const TP_SIZES = [KiB, 64 * KiB, MiB]
 /** Upper bound of handshakes per row (time is the normal limit). */
 const MAX_HANDSHAKES = 200_000
-/** Handshakes a row's warm-up aims for (time-capped: ethereumjs does about 50 a second). */
-const WARMUP_HANDSHAKES = 300
+/**
+ * Handshakes a row's warm-up aims for (time-capped at 3 s: ethereumjs does about 50 a second).
+ * Ours reaches its steady rate after about a thousand (JIT tiers, heap sizing): with 300, the
+ * --quick rows read 13x where the full ones read 17x; with 1,500 both read the same.
+ */
+const WARMUP_HANDSHAKES = 1_500
 /** Failed handshakes tolerated per row before the row is abandoned. */
 const MAX_HANDSHAKE_ERRORS = 20
 
@@ -305,10 +310,10 @@ async function handshakeRow(
     await Promise.all(Array.from({ length: concurrency }, () => loop(until, max)))
   }
   // Warm-up: at least one handshake per worker, `warmupMs`, and then up to WARMUP_HANDSHAKES in
-  // all (at most 1.5 s more): a short --quick warm-up left ours mid-JIT (c=1 read 13x, not 16x).
+  // all (at most 3 s more).
   await run(now() + warmupMs, concurrency)
   await run(now() + warmupMs, MAX_HANDSHAKES)
-  if (done < WARMUP_HANDSHAKES) await run(now() + 1_500, WARMUP_HANDSHAKES)
+  if (done < WARMUP_HANDSHAKES) await run(now() + 3_000, WARMUP_HANDSHAKES)
   done = 0
   errors = 0
   const before = await server.stats()
