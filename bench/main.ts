@@ -5,7 +5,7 @@
  *
  *   npm run bench                       all suites, readable text
  *   npm run bench -- primitives         only suites whose name contains "primitives"
- *   npm run bench -- --json             one JSON object {meta, suites: {<name>: {rows}}} on stdout
+ *   npm run -s bench -- --json          one JSON object {meta, suites: {<name>: {rows}}} on stdout
  *   npm run bench -- --quick            shorter rows (smoke test; figures are noisier)
  *   npm run bench -- --min-ms=1000      minimum measured time per row
  *
