@@ -123,24 +123,23 @@ describe('AES-256-ECB from a key schedule kept by the caller', () => {
   })
 })
 
+/** Initial counter blocks: zero, and counters about to carry across bytes and across the 64-bit halves. */
+const CARRY_IVS = [
+  new Uint8Array(16),
+  Uint8Array.from([...new Array(15).fill(0), 0xf0]),
+  Uint8Array.from([...new Array(8).fill(0), ...new Array(8).fill(0xff)]),
+  new Uint8Array(16).fill(0xff),
+]
+
 describe('createAesCtrAt', () => {
   it('continues the stream of (key, iv) after n blocks, across counter carries (property)', () => {
     fc.assert(
-      fc.property(
-        fc.integer({ min: 0, max: 600 }),
-        fc.constantFrom(
-          new Uint8Array(16),
-          Uint8Array.from([...new Array(15).fill(0), 0xf0]),
-          Uint8Array.from([...new Array(8).fill(0), ...new Array(8).fill(0xff)]),
-          new Uint8Array(16).fill(0xff),
-        ),
-        (n, iv) => {
-          const key = new Uint8Array(32).fill(9)
-          const whole = createAesCtr(key, iv).update(new Uint8Array((n + 3) * 16))
-          const tail = createAesCtrAt(key, iv, n).update(new Uint8Array(3 * 16))
-          assert.deepEqual(tail, whole.subarray(n * 16))
-        },
-      ),
+      fc.property(fc.integer({ min: 0, max: 600 }), fc.constantFrom(...CARRY_IVS), (n, iv) => {
+        const key = new Uint8Array(32).fill(9)
+        const whole = createAesCtr(key, iv).update(new Uint8Array((n + 3) * 16))
+        const tail = createAesCtrAt(key, iv, n).update(new Uint8Array(3 * 16))
+        assert.deepEqual(tail, whole.subarray(n * 16))
+      }),
       { numRuns: 100 },
     )
   })
@@ -157,13 +156,7 @@ describe('ReleasableAesCtr', () => {
     fc.assert(
       fc.property(
         fc.array(fc.tuple(fc.integer({ min: 0, max: 40 }), fc.boolean()), { minLength: 1, maxLength: 20 }),
-        fc.constantFrom(
-          new Uint8Array(16),
-          // Counters about to carry across bytes and across the 64-bit halves.
-          Uint8Array.from([...new Array(15).fill(0), 0xf0]),
-          Uint8Array.from([...new Array(8).fill(0), ...new Array(8).fill(0xff)]),
-          new Uint8Array(16).fill(0xff),
-        ),
+        fc.constantFrom(...CARRY_IVS),
         (steps, iv) => {
           const key = new Uint8Array(32).fill(5)
           const continuous = createAesCtr(key, iv)
